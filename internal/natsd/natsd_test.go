@@ -1,0 +1,173 @@
+package natsd_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nimbusfaas/nimbus/internal/natsd"
+)
+
+func start(t *testing.T, cfg natsd.Config) *natsd.Server {
+	t.Helper()
+	s, err := natsd.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Start(%+v) = %v", cfg, err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestEmbeddedNoListener(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, natsd.Config{DataDir: dir})
+	if !s.Embedded() {
+		t.Errorf("Embedded() = false, want true")
+	}
+	if u := s.ClientURL(); u != "" {
+		t.Errorf("ClientURL() = %q, want no listener", u)
+	}
+	ctx := context.Background()
+	kv, err := s.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatalf("CreateKeyValue = %v", err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil {
+		t.Errorf("file store not under DataDir/jetstream: %v", err)
+	}
+}
+
+func TestEmbeddedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := natsd.Start(ctx, natsd.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := s.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close() // idempotent
+
+	s2 := start(t, natsd.Config{DataDir: dir})
+	kv2, err := s2.JetStream().KeyValue(ctx, "t")
+	if err != nil {
+		t.Fatalf("KeyValue after restart = %v", err)
+	}
+	e, err := kv2.Get(ctx, "k")
+	if err != nil {
+		t.Fatalf("Get after restart = %v", err)
+	}
+	if string(e.Value()) != "v1" {
+		t.Errorf("Get after restart = %q, want %q", e.Value(), "v1")
+	}
+}
+
+// TestListenerAndURL proves the two ways of reaching a server other than in-process: a client
+// listener on the embedded server, and Config.URL connecting to it like to any external NATS.
+func TestListenerAndURL(t *testing.T) {
+	srv := start(t, natsd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	u := srv.ClientURL()
+	if u == "" || u == "nats://127.0.0.1:0" {
+		t.Fatalf("ClientURL() = %q, want a bound port", u)
+	}
+	ext := start(t, natsd.Config{URL: u})
+	if ext.Embedded() {
+		t.Errorf("Embedded() = true for a URL connection")
+	}
+	ctx := context.Background()
+	if _, err := ext.JetStream().AccountInfo(ctx); err != nil {
+		t.Fatalf("AccountInfo over URL = %v", err)
+	}
+	// A message published over TCP reaches an in-process subscriber of the same server.
+	sub, err := srv.Conn().SubscribeSync("ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ext.Conn().Publish("ping", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.NextMsg(5 * time.Second); err != nil {
+		t.Errorf("NextMsg = %v, want the message published over the listener", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		cfg  natsd.Config
+	}{
+		{"no data dir", natsd.Config{}},
+		{"bad listen", natsd.Config{DataDir: t.TempDir(), Listen: "nonsense"}},
+		{"bad port", natsd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:99999"}},
+		{"unreachable url", natsd.Config{URL: "nats://127.0.0.1:1", StartTimeout: time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := natsd.Start(ctx, tc.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Start(%+v) = nil error, want failure", tc.cfg)
+			}
+		})
+	}
+}
+
+func TestExternalWithoutJetStream(t *testing.T) {
+	// A plain NATS (no JetStream) must be refused at start, not at the first request.
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Start()
+	t.Cleanup(func() { plain.Shutdown(); plain.WaitForShutdown() })
+	if !plain.ReadyForConnections(5 * time.Second) {
+		t.Fatal("plain nats-server not ready")
+	}
+	s, err := natsd.Start(context.Background(), natsd.Config{URL: plain.ClientURL(), StartTimeout: 2 * time.Second})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Start(URL of a server without JetStream) = nil error, want failure")
+	}
+}
+
+func TestListenPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s, err := natsd.Start(context.Background(), natsd.Config{DataDir: t.TempDir(), Listen: l.Addr().String()})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Start(Listen: %s in use) = nil error, want failure", l.Addr())
+	}
+}
+
+func BenchmarkStart(b *testing.B) {
+	ctx := context.Background()
+	for b.Loop() {
+		s, err := natsd.Start(ctx, natsd.Config{DataDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
