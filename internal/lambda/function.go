@@ -1,0 +1,70 @@
+package lambda
+
+import "time"
+
+// Function is the stored state of one function's $LATEST: its configuration and the identity of
+// its code. The API shapes it into Lambda's FunctionConfiguration; the invoker runs it.
+type Function struct {
+	Name         string            `json:"name"`
+	Runtime      string            `json:"runtime"`
+	Handler      string            `json:"handler"`
+	Role         string            `json:"role"`
+	Description  string            `json:"description"`
+	Timeout      int               `json:"timeout"`     // seconds
+	MemorySize   int               `json:"memorySize"`  // MB
+	EphemeralMB  int               `json:"ephemeralMB"` // size of /tmp, MB
+	Environment  map[string]string `json:"environment,omitempty"`
+	Architecture string            `json:"architecture"`
+	TracingMode  string            `json:"tracingMode"`
+	Layers       []string          `json:"layers,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+
+	// Code is identified by the SHA-256 of the uploaded zip.
+	CodeSHA256 string `json:"codeSha256"` // hex; the Object Store key
+	CodeSize   int64  `json:"codeSize"`
+
+	LastModified time.Time `json:"lastModified"`
+	RevisionID   string    `json:"revisionId"`
+	State        string    `json:"state"`
+	StateReason  string    `json:"stateReason,omitempty"`
+	StateCode    string    `json:"stateReasonCode,omitempty"`
+	UpdateStatus string    `json:"lastUpdateStatus"`
+}
+
+// States and update statuses, as Lambda names them.
+const (
+	StatePending  = "Pending"
+	StateActive   = "Active"
+	StateFailed   = "Failed"
+	UpdateSuccess = "Successful"
+	UpdateRunning = "InProgress"
+	UpdateFailed  = "Failed"
+)
+
+// VersionLatest is the unpublished, mutable version of every function.
+const VersionLatest = "$LATEST"
+
+// Lambda's limits. Nimbus enforces each of them.
+const (
+	MinMemoryMB          = 128
+	MaxMemoryMB          = 10240
+	DefaultMemoryMB      = 128
+	MinTimeoutSeconds    = 1
+	MaxTimeoutSeconds    = 900
+	DefaultTimeout       = 3
+	MinEphemeralMB       = 512
+	MaxEphemeralMB       = 10240
+	MaxDescription       = 256
+	MaxHandler           = 128
+	MaxEnvironmentBytes  = 4096
+	MaxZipBytes          = 50 * 1024 * 1024
+	MaxUnzippedBytes     = 262144000
+	MaxCreateRequestSize = 70167211
+	MaxSyncPayload       = 6 * 1024 * 1024
+	MaxResponsePayload   = 6*1024*1024 + 100
+	ListFunctionsMaxPage = 50
+	DefaultArchitecture  = "x86_64"
+)
+
+// MBPerVCPU is the memory at which a function gets one full vCPU; CPU scales with memory.
+const MBPerVCPU = 1769
