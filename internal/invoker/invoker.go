@@ -1,0 +1,290 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+)
+
+// Environment is one started execution environment, Init done, ready for invocations.
+type Environment interface {
+	// Invoke runs one invocation to its end. reusable is false when the environment must not
+	// serve again (timeout, crash, out of memory): the invoker then destroys it.
+	Invoke(ctx context.Context, inv *lambda.Invocation) (res *lambda.InvokeResult, reusable bool, err error)
+	// Destroy stops the environment and releases everything it holds. It is idempotent.
+	Destroy()
+}
+
+// Launcher starts environments. Launch returns once Init has finished; an Init failure is
+// returned as the invocation's result (res non-nil) with a nil Environment.
+type Launcher interface {
+	Launch(ctx context.Context, inv *lambda.Invocation) (env Environment, initFailure *lambda.InvokeResult, err error)
+}
+
+// Config configures an Invoker. Zero values take the documented defaults.
+type Config struct {
+	Launcher Launcher
+	// MemoryBudgetMB is the memory this node may give to environments in total; environments
+	// are counted at their configured MemorySize. Default 4096.
+	MemoryBudgetMB int
+	// MaxEnvironments caps the number of environments whatever their size. Default 1000.
+	MaxEnvironments int
+	// KeepWarm is how long an idle environment is kept. Default 10 minutes.
+	KeepWarm time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Invoker schedules invocations onto environments.
+type Invoker struct {
+	launcher Launcher
+	budgetMB int
+	maxEnvs  int
+	keepWarm time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu sync.Mutex
+	// pools by function version and configuration: a changed function gets fresh environments.
+	pools    map[string]*pool
+	usedMB   int // memory of all live environments, launching ones included
+	liveEnvs int
+	closed   bool
+}
+
+// pool holds the idle environments of one function configuration, most recently used last.
+type pool struct {
+	key  string
+	idle []*slot
+}
+
+type slot struct {
+	env      Environment
+	memoryMB int
+	lastUsed time.Time
+}
+
+// New returns an Invoker.
+func New(cfg Config) *Invoker {
+	iv := &Invoker{
+		launcher: cfg.Launcher, budgetMB: cfg.MemoryBudgetMB, maxEnvs: cfg.MaxEnvironments,
+		keepWarm: cfg.KeepWarm, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
+	}
+	if iv.budgetMB == 0 {
+		iv.budgetMB = 4096
+	}
+	if iv.maxEnvs == 0 {
+		iv.maxEnvs = 1000
+	}
+	if iv.keepWarm == 0 {
+		iv.keepWarm = 10 * time.Minute
+	}
+	if iv.now == nil {
+		iv.now = time.Now
+	}
+	if iv.log == nil {
+		iv.log = slog.Default()
+	}
+	return iv
+}
+
+// ErrClosed is returned by Invoke after Close.
+var ErrClosed = errors.New("invoker closed")
+
+// ConcurrencyLimit is the most environments this node runs at once.
+func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
+
+// poolKey identifies environments that may serve an invocation: same function, same version,
+// same configuration. LastModified changes with every code or configuration update.
+func poolKey(inv *lambda.Invocation) string {
+	return inv.Function.Name + "/" + inv.Version + "/" + strconv.FormatInt(inv.Function.LastModified.UnixNano(), 10)
+}
+
+// Invoke runs inv in a warm environment if one is idle, or in a new one.
+func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error) {
+	key := poolKey(inv)
+	s, err := iv.take(key, inv.Function.MemorySize)
+	if err != nil {
+		return nil, err
+	}
+	if s.env == nil {
+		env, failure, err := iv.launcher.Launch(ctx, inv)
+		if err != nil || failure != nil {
+			iv.release(s.memoryMB)
+			if err != nil {
+				return nil, fmt.Errorf("starting environment for %s: %w", inv.Function.Name, err)
+			}
+			return failure, nil
+		}
+		s.env = env
+	}
+	res, reusable, err := s.env.Invoke(ctx, inv)
+	if !reusable || err != nil {
+		s.env.Destroy()
+		iv.release(s.memoryMB)
+	} else {
+		iv.putIdle(key, s)
+	}
+	return res, err
+}
+
+// take returns the most recently used idle environment of the pool, or reserves room for a
+// new one (a slot with a nil env), or refuses with Lambda's 429.
+func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	if iv.closed {
+		return nil, ErrClosed
+	}
+	if p := iv.pools[key]; p != nil && len(p.idle) > 0 {
+		s := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		return s, nil
+	}
+	// Make room by retiring the least recently used idle environments of other pools.
+	for iv.usedMB+memoryMB > iv.budgetMB || iv.liveEnvs >= iv.maxEnvs {
+		if !iv.evictOldestIdleLocked() {
+			return nil, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+		}
+	}
+	iv.usedMB += memoryMB
+	iv.liveEnvs++
+	return &slot{memoryMB: memoryMB}, nil
+}
+
+func (iv *Invoker) putIdle(key string, s *slot) {
+	s.lastUsed = iv.now()
+	iv.mu.Lock()
+	if iv.closed {
+		iv.mu.Unlock()
+		s.env.Destroy()
+		iv.release(s.memoryMB)
+		return
+	}
+	p := iv.pools[key]
+	if p == nil {
+		p = &pool{key: key}
+		iv.pools[key] = p
+	}
+	p.idle = append(p.idle, s)
+	iv.mu.Unlock()
+}
+
+func (iv *Invoker) release(memoryMB int) {
+	iv.mu.Lock()
+	iv.usedMB -= memoryMB
+	iv.liveEnvs--
+	iv.mu.Unlock()
+}
+
+// evictOldestIdleLocked destroys the least recently used idle environment of any pool.
+func (iv *Invoker) evictOldestIdleLocked() bool {
+	var oldest *pool
+	for _, p := range iv.pools {
+		if len(p.idle) > 0 && (oldest == nil || p.idle[0].lastUsed.Before(oldest.idle[0].lastUsed)) {
+			oldest = p
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	s := oldest.idle[0]
+	oldest.idle = oldest.idle[1:]
+	if len(oldest.idle) == 0 {
+		delete(iv.pools, oldest.key)
+	}
+	iv.usedMB -= s.memoryMB
+	iv.liveEnvs--
+	go s.env.Destroy()
+	return true
+}
+
+// Reap destroys environments idle for longer than KeepWarm. Run it periodically (see Run).
+func (iv *Invoker) Reap() int {
+	cutoff := iv.now().Add(-iv.keepWarm)
+	var doomed []*slot
+	iv.mu.Lock()
+	for key, p := range iv.pools {
+		// idle is ordered by lastUsed, oldest first.
+		n := 0
+		for n < len(p.idle) && p.idle[n].lastUsed.Before(cutoff) {
+			n++
+		}
+		doomed = append(doomed, p.idle[:n]...)
+		p.idle = append([]*slot(nil), p.idle[n:]...)
+		if len(p.idle) == 0 {
+			delete(iv.pools, key)
+		}
+	}
+	for _, s := range doomed {
+		iv.usedMB -= s.memoryMB
+		iv.liveEnvs--
+	}
+	iv.mu.Unlock()
+	for _, s := range doomed {
+		s.env.Destroy()
+	}
+	return len(doomed)
+}
+
+// Run reaps idle environments every interval until ctx ends.
+func (iv *Invoker) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := iv.Reap(); n > 0 {
+				iv.log.Debug("reaped idle environments", "count", n)
+			}
+		}
+	}
+}
+
+// Stats is a snapshot of the node's environments.
+type Stats struct {
+	Live     int // environments started and not destroyed, busy or idle
+	Idle     int
+	MemoryMB int
+}
+
+// Stats reports the node's environments.
+func (iv *Invoker) Stats() Stats {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	st := Stats{Live: iv.liveEnvs, MemoryMB: iv.usedMB}
+	for _, p := range iv.pools {
+		st.Idle += len(p.idle)
+	}
+	return st
+}
+
+// Close destroys every idle environment and refuses new invocations; busy environments are
+// destroyed when their invocation ends.
+func (iv *Invoker) Close() {
+	iv.mu.Lock()
+	iv.closed = true
+	var doomed []*slot
+	for key, p := range iv.pools {
+		doomed = append(doomed, p.idle...)
+		delete(iv.pools, key)
+	}
+	for _, s := range doomed {
+		iv.usedMB -= s.memoryMB
+		iv.liveEnvs--
+	}
+	iv.mu.Unlock()
+	for _, s := range doomed {
+		s.env.Destroy()
+	}
+}

@@ -1,0 +1,158 @@
+package invoker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+)
+
+// countingLauncher launches in-memory environments that answer with their own id, so the tests
+// see which environment served each invocation. The real launcher is exercised end to end by
+// the server's tests; these check the scheduling rules alone.
+type countingLauncher struct {
+	launched  atomic.Int64
+	destroyed atomic.Int64
+	block     chan struct{} // when set, Invoke waits on it
+	reusable  bool
+}
+
+type testEnv struct {
+	id        int64
+	l         *countingLauncher
+	destroyed atomic.Bool
+}
+
+func (l *countingLauncher) Launch(ctx context.Context, inv *lambda.Invocation) (Environment, *lambda.InvokeResult, error) {
+	return &testEnv{id: l.launched.Add(1), l: l}, nil, nil
+}
+
+func (e *testEnv) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, bool, error) {
+	if e.l.block != nil {
+		<-e.l.block
+	}
+	return &lambda.InvokeResult{Payload: []byte{byte('0' + e.id)}}, e.l.reusable, nil
+}
+
+func (e *testEnv) Destroy() {
+	if e.destroyed.CompareAndSwap(false, true) {
+		e.l.destroyed.Add(1)
+	}
+}
+
+func invocation(name string, mem int) *lambda.Invocation {
+	return &lambda.Invocation{Function: &lambda.Function{Name: name, MemorySize: mem}, Version: lambda.VersionLatest}
+}
+
+func TestReusesWarmEnvironment(t *testing.T) {
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l})
+	for i := 0; i < 5; i++ {
+		res, err := iv.Invoke(context.Background(), invocation("f", 128))
+		if err != nil || string(res.Payload) != "1" {
+			t.Fatalf("Invoke #%d = %v, %v, want environment 1", i, res, err)
+		}
+	}
+	if n := l.launched.Load(); n != 1 {
+		t.Fatalf("launched %d environments, want 1", n)
+	}
+}
+
+func TestParallelInvocationsGetTheirOwnEnvironments(t *testing.T) {
+	l := &countingLauncher{reusable: true, block: make(chan struct{})}
+	iv := New(Config{Launcher: l})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := iv.Invoke(context.Background(), invocation("f", 128)); err != nil {
+				t.Errorf("Invoke = %v", err)
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.launched.Load() < 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(l.block)
+	wg.Wait()
+	if got := iv.Stats(); got.Live != 8 || got.Idle != 8 {
+		t.Fatalf("Stats = %+v, want 8 live and idle", got)
+	}
+	l.block = nil
+	for i := 0; i < 8; i++ {
+		iv.Invoke(context.Background(), invocation("f", 128))
+	}
+	if n := l.launched.Load(); n != 8 {
+		t.Fatalf("launched %d environments after warm invokes, want 8", n)
+	}
+}
+
+func TestNotReusableIsDestroyed(t *testing.T) {
+	l := &countingLauncher{reusable: false}
+	iv := New(Config{Launcher: l})
+	iv.Invoke(context.Background(), invocation("f", 128))
+	iv.Invoke(context.Background(), invocation("f", 128))
+	if l.launched.Load() != 2 || l.destroyed.Load() != 2 {
+		t.Fatalf("launched %d destroyed %d, want 2 and 2", l.launched.Load(), l.destroyed.Load())
+	}
+	if st := iv.Stats(); st.Live != 0 || st.MemoryMB != 0 {
+		t.Fatalf("Stats = %+v, want nothing live", st)
+	}
+}
+
+func TestBudgetRefusesWith429AndEvictsIdle(t *testing.T) {
+	l := &countingLauncher{reusable: true, block: make(chan struct{})}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 256})
+	done := make(chan struct{})
+	go func() { iv.Invoke(context.Background(), invocation("busy", 256)); close(done) }()
+	for l.launched.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := iv.Invoke(context.Background(), invocation("other", 128))
+	le, ok := lambda.AsError(err)
+	if !ok || le.Code != lambda.CodeTooManyRequests || le.Reason != lambda.ReasonConcurrentInvocationLimitExceeded {
+		t.Fatalf("Invoke on a full node = %v, want TooManyRequestsException", err)
+	}
+	close(l.block)
+	<-done
+	l.block = nil
+	// "busy" is idle now; "other" evicts it to fit.
+	if _, err := iv.Invoke(context.Background(), invocation("other", 128)); err != nil {
+		t.Fatalf("Invoke after the node freed up = %v", err)
+	}
+	if l.destroyed.Load() != 1 {
+		t.Fatalf("destroyed %d, want the idle environment evicted", l.destroyed.Load())
+	}
+}
+
+func TestReapIdle(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l, KeepWarm: time.Minute, Now: func() time.Time { return now }})
+	iv.Invoke(context.Background(), invocation("f", 128))
+	now = now.Add(30 * time.Second)
+	if n := iv.Reap(); n != 0 {
+		t.Fatalf("Reap after 30s = %d, want 0", n)
+	}
+	now = now.Add(31 * time.Second)
+	if n := iv.Reap(); n != 1 || l.destroyed.Load() != 1 {
+		t.Fatalf("Reap after 61s = %d (destroyed %d), want 1", n, l.destroyed.Load())
+	}
+}
+
+func TestChangedFunctionGetsNewEnvironment(t *testing.T) {
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l})
+	inv := invocation("f", 128)
+	iv.Invoke(context.Background(), inv)
+	inv.Function.LastModified = time.Now()
+	res, _ := iv.Invoke(context.Background(), inv)
+	if string(res.Payload) != "2" {
+		t.Fatalf("Invoke after an update ran in environment %s, want a new one", res.Payload)
+	}
+}
