@@ -111,7 +111,10 @@ func poolKey(inv *lambda.Invocation) string {
 // Invoke runs inv in a warm environment if one is idle, or in a new one.
 func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error) {
 	key := poolKey(inv)
-	s, err := iv.take(key, inv.Function.MemorySize)
+	s, evicted, err := iv.take(key, inv.Function.MemorySize)
+	for _, e := range evicted {
+		e.env.Destroy()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -137,27 +140,29 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 }
 
 // take returns the most recently used idle environment of the pool, or reserves room for a
-// new one (a slot with a nil env), or refuses with Lambda's 429.
-func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
+// new one (a slot with a nil env), or refuses with Lambda's 429. To make room it retires the
+// least recently used idle environments of other pools; the caller destroys those.
+func (iv *Invoker) take(key string, memoryMB int) (s *slot, evicted []*slot, err error) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	if iv.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if p := iv.pools[key]; p != nil && len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		return s, nil
+		return s, nil, nil
 	}
-	// Make room by retiring the least recently used idle environments of other pools.
 	for iv.usedMB+memoryMB > iv.budgetMB || iv.liveEnvs >= iv.maxEnvs {
-		if !iv.evictOldestIdleLocked() {
-			return nil, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+		e := iv.evictOldestIdleLocked()
+		if e == nil {
+			return nil, evicted, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
 		}
+		evicted = append(evicted, e)
 	}
 	iv.usedMB += memoryMB
 	iv.liveEnvs++
-	return &slot{memoryMB: memoryMB}, nil
+	return &slot{memoryMB: memoryMB}, evicted, nil
 }
 
 func (iv *Invoker) putIdle(key string, s *slot) {
@@ -185,8 +190,9 @@ func (iv *Invoker) release(memoryMB int) {
 	iv.mu.Unlock()
 }
 
-// evictOldestIdleLocked destroys the least recently used idle environment of any pool.
-func (iv *Invoker) evictOldestIdleLocked() bool {
+// evictOldestIdleLocked removes the least recently used idle environment of any pool from the
+// books and returns it for destruction, or nil when nothing is idle.
+func (iv *Invoker) evictOldestIdleLocked() *slot {
 	var oldest *pool
 	for _, p := range iv.pools {
 		if len(p.idle) > 0 && (oldest == nil || p.idle[0].lastUsed.Before(oldest.idle[0].lastUsed)) {
@@ -194,7 +200,7 @@ func (iv *Invoker) evictOldestIdleLocked() bool {
 		}
 	}
 	if oldest == nil {
-		return false
+		return nil
 	}
 	s := oldest.idle[0]
 	oldest.idle = oldest.idle[1:]
@@ -203,8 +209,7 @@ func (iv *Invoker) evictOldestIdleLocked() bool {
 	}
 	iv.usedMB -= s.memoryMB
 	iv.liveEnvs--
-	go s.env.Destroy()
-	return true
+	return s
 }
 
 // Reap destroys environments idle for longer than KeepWarm. Run it periodically (see Run).
