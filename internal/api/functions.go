@@ -1,0 +1,485 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+func newRequestID() string { return uuid.NewString() }
+
+// codeSHA256Base64 turns the hex key of a zip into Lambda's CodeSha256: base64 of the digest.
+func codeSHA256Base64(hexSum string) string {
+	raw, err := hex.DecodeString(hexSum)
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+// functionCode is the Code member of CreateFunction and the body of UpdateFunctionCode.
+type functionCode struct {
+	ZipFile  []byte `json:"ZipFile"`
+	S3Bucket string `json:"S3Bucket"`
+	S3Key    string `json:"S3Key"`
+	ImageUri string `json:"ImageUri"`
+}
+
+type createFunctionInput struct {
+	FunctionName     string            `json:"FunctionName"`
+	Runtime          string            `json:"Runtime"`
+	Role             string            `json:"Role"`
+	Handler          string            `json:"Handler"`
+	Code             *functionCode     `json:"Code"`
+	Description      string            `json:"Description"`
+	Timeout          *int              `json:"Timeout"`
+	MemorySize       *int              `json:"MemorySize"`
+	Publish          bool              `json:"Publish"`
+	PackageType      string            `json:"PackageType"`
+	Environment      *environment      `json:"Environment"`
+	TracingConfig    *tracingConfig    `json:"TracingConfig"`
+	Tags             map[string]string `json:"Tags"`
+	Layers           []string          `json:"Layers"`
+	Architectures    []string          `json:"Architectures"`
+	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+}
+
+func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var in createFunctionInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	if in.FunctionName == "" {
+		return validationError("null", "functionName", "Member must not be null")
+	}
+	if err := lambda.ValidateFunctionName(in.FunctionName); err != nil {
+		return err
+	}
+	ref, err := lambda.ParseFunctionRef(in.FunctionName, s.loc)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" {
+		return lambda.InvalidParameter("Unsupported function name format: %s. The function name must not contain a qualifier.", in.FunctionName)
+	}
+	if in.PackageType != "" && in.PackageType != "Zip" {
+		return lambda.InvalidParameter("PackageType %s is not supported: Nimbus runs Zip packages.", in.PackageType)
+	}
+	if in.Code == nil {
+		return validationError("null", "code", "Member must not be null")
+	}
+	fn := &lambda.Function{
+		Name:         ref.Name,
+		Runtime:      in.Runtime,
+		Handler:      in.Handler,
+		Role:         in.Role,
+		Description:  in.Description,
+		Timeout:      lambda.DefaultTimeout,
+		MemorySize:   lambda.DefaultMemoryMB,
+		EphemeralMB:  lambda.MinEphemeralMB,
+		Architecture: lambda.DefaultArchitecture,
+		TracingMode:  "PassThrough",
+		Layers:       in.Layers,
+		Tags:         in.Tags,
+	}
+	if in.Timeout != nil {
+		fn.Timeout = *in.Timeout
+	}
+	if in.MemorySize != nil {
+		fn.MemorySize = *in.MemorySize
+	}
+	if in.EphemeralStorage != nil {
+		fn.EphemeralMB = in.EphemeralStorage.Size
+	}
+	if in.Environment != nil {
+		fn.Environment = in.Environment.Variables
+	}
+	if in.TracingConfig != nil && in.TracingConfig.Mode != "" {
+		fn.TracingMode = in.TracingConfig.Mode
+	}
+	if len(in.Architectures) > 1 {
+		return validationError(in.Architectures, "architectures", "Member must have length less than or equal to 1")
+	}
+	if len(in.Architectures) == 1 {
+		fn.Architecture = in.Architectures[0]
+	}
+	if len(in.Layers) > 0 {
+		return lambda.InvalidParameter("Layers are not supported yet by Nimbus.")
+	}
+	if err := s.validateSettings(fn); err != nil {
+		return err
+	}
+	if err := validateTags(fn.Tags); err != nil {
+		return err
+	}
+	if err := s.storeCode(r.Context(), in.Code, fn); err != nil {
+		return err
+	}
+	now := s.now()
+	fn.LastModified = now
+	fn.RevisionID = uuid.NewString()
+	fn.State = lambda.StatePending
+	fn.StateReason = "The function is being created."
+	fn.StateCode = "Creating"
+	fn.UpdateStatus = ""
+	if err := s.catalog.CreateFunction(r.Context(), fn); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return lambda.Conflict("Function already exist: %s", fn.Name)
+		}
+		return err
+	}
+	s.activate(fn.Name)
+	return writeJSON(w, http.StatusCreated, s.configurationOf(fn, false))
+}
+
+// storeCode validates the uploaded zip, readies it on this node and stores it, recording its
+// identity on fn. Only ZipFile uploads exist here: there is no S3 to fetch from.
+func (s *Server) storeCode(ctx context.Context, code *functionCode, fn *lambda.Function) error {
+	if code.ImageUri != "" {
+		return lambda.InvalidParameter("Container images are not supported: Nimbus runs Zip packages.")
+	}
+	if code.S3Bucket != "" || code.S3Key != "" {
+		return lambda.InvalidParameter("Code from S3 is not supported: upload the zip with ZipFile.")
+	}
+	if len(code.ZipFile) == 0 {
+		return lambda.InvalidParameter("Please provide a source for function code.")
+	}
+	if len(code.ZipFile) > lambda.MaxZipBytes {
+		return lambda.RequestTooLarge(lambda.MaxZipBytes, "CreateFunction")
+	}
+	if err := s.prepare(ctx, code.ZipFile); err != nil {
+		return err
+	}
+	sum, err := s.catalog.PutCode(ctx, code.ZipFile)
+	if err != nil {
+		return err
+	}
+	fn.CodeSHA256 = sum
+	fn.CodeSize = int64(len(code.ZipFile))
+	return nil
+}
+
+// activate moves a function that was just created or updated to Active/Successful. The code
+// is already validated and ready on this node, so this only records it; it runs in the
+// background so that clients see Lambda's Pending → Active sequence and its waiters work.
+func (s *Server) activate(name string) {
+	go func() {
+		_, err := s.catalog.UpdateFunction(context.Background(), name, func(fn *lambda.Function) error {
+			if fn.State == lambda.StateActive && fn.UpdateStatus != lambda.UpdateRunning {
+				return errNoChange
+			}
+			fn.State = lambda.StateActive
+			fn.StateReason, fn.StateCode = "", ""
+			fn.UpdateStatus = lambda.UpdateSuccess
+			fn.RevisionID = uuid.NewString()
+			return nil
+		})
+		if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("activating function", "function", name, "err", err)
+		}
+	}()
+}
+
+// ActivatePending finishes activations that a stopped server left undone.
+func (s *Server) ActivatePending(ctx context.Context) error {
+	fns, err := s.catalog.ListFunctions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, fn := range fns {
+		if fn.State == lambda.StatePending || fn.UpdateStatus == lambda.UpdateRunning {
+			s.activate(fn.Name)
+		}
+	}
+	return nil
+}
+
+var errNoChange = errors.New("no change")
+
+// resolve parses the {name} path value and ?Qualifier=. Only $LATEST exists until versions
+// land, so any other qualifier is a function that cannot be found.
+func (s *Server) resolve(r *http.Request, needLatest bool) (*lambda.Function, lambda.FunctionRef, error) {
+	ref, err := lambda.ParseFunctionRef(r.PathValue("name"), s.loc)
+	if err != nil {
+		return nil, ref, err
+	}
+	if ref, err = ref.WithQualifier(r.URL.Query().Get("Qualifier")); err != nil {
+		return nil, ref, err
+	}
+	fn, err := s.catalog.GetFunction(r.Context(), ref.Name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ref.Qualifier != "" && ref.Qualifier != lambda.VersionLatest) {
+		arn := s.loc.FunctionARN(ref.Name)
+		if ref.Qualifier != "" {
+			arn = s.loc.QualifiedARN(ref.Name, ref.Qualifier)
+		} else if needLatest {
+			arn = s.loc.QualifiedARN(ref.Name, lambda.VersionLatest)
+		}
+		return nil, ref, lambda.NotFound("Function not found: %s", arn)
+	}
+	return fn, ref, err
+}
+
+type getFunctionOutput struct {
+	Configuration functionConfiguration `json:"Configuration"`
+	Code          codeLocation          `json:"Code"`
+	Tags          map[string]string     `json:"Tags,omitempty"`
+}
+
+type codeLocation struct {
+	RepositoryType string `json:"RepositoryType"`
+	Location       string `json:"Location"`
+}
+
+func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	fn, ref, err := s.resolve(r, false)
+	if err != nil {
+		return err
+	}
+	out := getFunctionOutput{
+		Configuration: s.configurationOf(fn, ref.Qualifier != ""),
+		Code:          codeLocation{RepositoryType: "S3", Location: s.presign(r, fn.CodeSHA256)},
+		Tags:          fn.Tags,
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	fn, ref, err := s.resolve(r, false)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.configurationOf(fn, ref.Qualifier != ""))
+}
+
+type listFunctionsOutput struct {
+	Functions  []functionConfiguration `json:"Functions"`
+	NextMarker string                  `json:"NextMarker,omitempty"`
+}
+
+func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	q := r.URL.Query()
+	max := lambda.ListFunctionsMaxPage
+	if v := q.Get("MaxItems"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return validationError(v, "maxItems", "Member must have value between 1 and 10000")
+		}
+		max = min(n, lambda.ListFunctionsMaxPage)
+	}
+	fns, err := s.catalog.ListFunctions(r.Context())
+	if err != nil {
+		return err
+	}
+	sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
+	// The marker is the last name of the previous page, opaque to clients.
+	start := 0
+	if m := q.Get("Marker"); m != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(m)
+		if err != nil {
+			return lambda.InvalidParameter("Invalid pagination token")
+		}
+		start = sort.Search(len(fns), func(i int) bool { return fns[i].Name > string(raw) })
+	}
+	out := listFunctionsOutput{Functions: []functionConfiguration{}}
+	end := min(start+max, len(fns))
+	for _, fn := range fns[start:end] {
+		out.Functions = append(out.Functions, s.configurationOf(fn, false))
+	}
+	if end < len(fns) {
+		out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(fns[end-1].Name))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+type updateCodeInput struct {
+	functionCode
+	Publish       bool     `json:"Publish"`
+	DryRun        bool     `json:"DryRun"`
+	RevisionId    string   `json:"RevisionId"`
+	Architectures []string `json:"Architectures"`
+}
+
+func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var in updateCodeInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	current, ref, err := s.resolve(r, false)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" {
+		return lambda.InvalidParameter("Unsupported function name format: the function name must not contain a qualifier.")
+	}
+	if len(in.Architectures) > 0 && (len(in.Architectures) > 1 || in.Architectures[0] != lambda.DefaultArchitecture) {
+		return lambda.InvalidParameter("Architecture %v is not supported on this node; supported: [%s]", in.Architectures, lambda.DefaultArchitecture)
+	}
+	var staged lambda.Function
+	if err := s.storeCode(r.Context(), &in.functionCode, &staged); err != nil {
+		return err
+	}
+	if in.DryRun {
+		out := *current
+		out.CodeSHA256, out.CodeSize = staged.CodeSHA256, staged.CodeSize
+		return writeJSON(w, http.StatusOK, s.configurationOf(&out, false))
+	}
+	fn, err := s.update(r.Context(), ref.Name, in.RevisionId, func(fn *lambda.Function) error {
+		fn.CodeSHA256, fn.CodeSize = staged.CodeSHA256, staged.CodeSize
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.configurationOf(fn, false))
+}
+
+// update applies change to $LATEST, checking the RevisionId if one was given, and starts a
+// Lambda-style InProgress → Successful update.
+func (s *Server) update(ctx context.Context, name, revision string, change func(*lambda.Function) error) (*lambda.Function, error) {
+	fn, err := s.catalog.UpdateFunction(ctx, name, func(fn *lambda.Function) error {
+		if revision != "" && revision != fn.RevisionID {
+			return lambda.PreconditionFailed(lambda.MsgRevisionMismatch)
+		}
+		if fn.UpdateStatus == lambda.UpdateRunning {
+			return lambda.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", s.loc.FunctionARN(name))
+		}
+		if err := change(fn); err != nil {
+			return err
+		}
+		fn.LastModified = s.now()
+		fn.RevisionID = uuid.NewString()
+		fn.UpdateStatus = lambda.UpdateRunning
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, lambda.NotFound("Function not found: %s", s.loc.FunctionARN(name))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.activate(name)
+	return fn, nil
+}
+
+type updateConfigurationInput struct {
+	Role             *string           `json:"Role"`
+	Handler          *string           `json:"Handler"`
+	Description      *string           `json:"Description"`
+	Timeout          *int              `json:"Timeout"`
+	MemorySize       *int              `json:"MemorySize"`
+	Environment      *environment      `json:"Environment"`
+	Runtime          *string           `json:"Runtime"`
+	TracingConfig    *tracingConfig    `json:"TracingConfig"`
+	RevisionId       string            `json:"RevisionId"`
+	Layers           []string          `json:"Layers"`
+	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+}
+
+func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var in updateConfigurationInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	_, ref, err := s.resolve(r, false)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" {
+		return lambda.InvalidParameter("Unsupported function name format: the function name must not contain a qualifier.")
+	}
+	if len(in.Layers) > 0 {
+		return lambda.InvalidParameter("Layers are not supported yet by Nimbus.")
+	}
+	fn, err := s.update(r.Context(), ref.Name, in.RevisionId, func(fn *lambda.Function) error {
+		setIf(&fn.Role, in.Role)
+		setIf(&fn.Handler, in.Handler)
+		setIf(&fn.Description, in.Description)
+		setIf(&fn.Timeout, in.Timeout)
+		setIf(&fn.MemorySize, in.MemorySize)
+		setIf(&fn.Runtime, in.Runtime)
+		if in.Environment != nil {
+			fn.Environment = in.Environment.Variables
+		}
+		if in.TracingConfig != nil && in.TracingConfig.Mode != "" {
+			fn.TracingMode = in.TracingConfig.Mode
+		}
+		if in.EphemeralStorage != nil {
+			fn.EphemeralMB = in.EphemeralStorage.Size
+		}
+		return s.validateSettings(fn)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.configurationOf(fn, false))
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	_, ref, err := s.resolve(r, false)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier == lambda.VersionLatest {
+		return lambda.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	}
+	if err := s.catalog.DeleteFunction(r.Context(), ref.Name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return lambda.NotFound("Function not found: %s", s.loc.FunctionARN(ref.Name))
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type accountSettings struct {
+	AccountLimit struct {
+		TotalCodeSize                  int64 `json:"TotalCodeSize"`
+		CodeSizeUnzipped               int64 `json:"CodeSizeUnzipped"`
+		CodeSizeZipped                 int64 `json:"CodeSizeZipped"`
+		ConcurrentExecutions           int   `json:"ConcurrentExecutions"`
+		UnreservedConcurrentExecutions int   `json:"UnreservedConcurrentExecutions"`
+	} `json:"AccountLimit"`
+	AccountUsage struct {
+		TotalCodeSize int64 `json:"TotalCodeSize"`
+		FunctionCount int   `json:"FunctionCount"`
+	} `json:"AccountUsage"`
+}
+
+func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	fns, err := s.catalog.ListFunctions(r.Context())
+	if err != nil {
+		return err
+	}
+	var out accountSettings
+	out.AccountLimit.TotalCodeSize = 80530636800
+	out.AccountLimit.CodeSizeUnzipped = lambda.MaxUnzippedBytes
+	out.AccountLimit.CodeSizeZipped = lambda.MaxZipBytes
+	out.AccountLimit.ConcurrentExecutions = 1000
+	out.AccountLimit.UnreservedConcurrentExecutions = 1000
+	if s.invoker != nil {
+		c := s.invoker.ConcurrencyLimit()
+		out.AccountLimit.ConcurrentExecutions = c
+		out.AccountLimit.UnreservedConcurrentExecutions = c
+	}
+	for _, fn := range fns {
+		out.AccountUsage.TotalCodeSize += fn.CodeSize
+	}
+	out.AccountUsage.FunctionCount = len(fns)
+	return writeJSON(w, http.StatusOK, out)
+}

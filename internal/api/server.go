@@ -1,0 +1,188 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+)
+
+// Catalog is the function store as the API needs it.
+type Catalog interface {
+	CreateFunction(ctx context.Context, fn *lambda.Function) error
+	GetFunction(ctx context.Context, name string) (*lambda.Function, error)
+	UpdateFunction(ctx context.Context, name string, update func(*lambda.Function) error) (*lambda.Function, error)
+	DeleteFunction(ctx context.Context, name string) error
+	ListFunctions(ctx context.Context) ([]*lambda.Function, error)
+	PutCode(ctx context.Context, zip []byte) (sha256hex string, err error)
+	GetCode(ctx context.Context, sha256hex string) ([]byte, error)
+}
+
+// Runtimes says which runtimes this node can run.
+type Runtimes interface {
+	Supported(name string) bool
+	Names() []string
+}
+
+// Authenticator checks a request's SigV4 signature; payloadSHA256 is the hex SHA-256 of the
+// body. *auth.Verifier implements it.
+type Authenticator interface {
+	Verify(r *http.Request, payloadSHA256 string) (auth.Identity, error)
+}
+
+// Config configures the API server.
+type Config struct {
+	Catalog  Catalog
+	Runtimes Runtimes
+	// PrepareCode validates an uploaded zip and readies it on this node (extracting it into the
+	// code cache); it returns a Lambda error for a zip that must be refused.
+	PrepareCode func(ctx context.Context, zip []byte) error
+	// Auth verifies every request. Nil accepts every request (tests of handlers only).
+	Auth     Authenticator
+	Location lambda.Location
+	// Invoker runs functions; nil answers Invoke with ServiceException.
+	Invoker Invoker
+	// PresignCode returns a URL on this server from which a function's zip can be fetched.
+	PresignCode func(r *http.Request, sha256hex string) string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Server serves the Lambda API.
+type Server struct {
+	catalog  Catalog
+	runtimes Runtimes
+	prepare  func(ctx context.Context, zip []byte) error
+	auth     Authenticator
+	loc      lambda.Location
+	invoker  Invoker
+	presign  func(r *http.Request, sha256hex string) string
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+}
+
+// New returns a Server with its routes.
+func New(cfg Config) *Server {
+	s := &Server{
+		catalog: cfg.Catalog, runtimes: cfg.Runtimes, prepare: cfg.PrepareCode, auth: cfg.Auth,
+		loc: cfg.Location, invoker: cfg.Invoker, presign: cfg.PresignCode, log: cfg.Logger, now: cfg.Now,
+		mux: http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.routes()
+	return s
+}
+
+// Request body limits per kind of operation.
+const (
+	smallBody  = 1 << 20
+	codeBody   = lambda.MaxCreateRequestSize
+	invokeBody = lambda.MaxSyncPayload
+)
+
+func (s *Server) routes() {
+	// Lambda's operations live under several date prefixes; each is matched exactly.
+	s.handle("POST /2015-03-31/functions", "CreateFunction", codeBody, s.createFunction)
+	s.handle("GET /2015-03-31/functions", "ListFunctions", 0, s.listFunctions)
+	s.handle("GET /2015-03-31/functions/{name}", "GetFunction", 0, s.getFunction)
+	s.handle("GET /2015-03-31/functions/{name}/configuration", "GetFunctionConfiguration", 0, s.getFunctionConfiguration)
+	s.handle("PUT /2015-03-31/functions/{name}/code", "UpdateFunctionCode", codeBody, s.updateFunctionCode)
+	s.handle("PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", smallBody, s.updateFunctionConfiguration)
+	s.handle("DELETE /2015-03-31/functions/{name}", "DeleteFunction", 0, s.deleteFunction)
+	s.handle("POST /2015-03-31/functions/{name}/invocations", "InvokeFunction", invokeBody, s.invoke)
+	s.handle("GET /2016-08-19/account-settings", "GetAccountSettings", 0, s.getAccountSettings)
+	s.handle("POST /2017-03-31/tags/{arn}", "TagResource", smallBody, s.tagResource)
+	s.handle("GET /2017-03-31/tags/{arn}", "ListTags", 0, s.listTags)
+	s.handle("DELETE /2017-03-31/tags/{arn}", "UntagResource", 0, s.untagResource)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, &lambda.Error{Code: lambda.CodeUnknownOperation, Status: http.StatusNotFound,
+			Message: "Unknown operation " + r.Method + " " + r.URL.Path})
+	})
+}
+
+// handlerFunc is an API operation: it gets the request, its already-read and authenticated
+// body, and returns an error for writeError to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte) error
+
+// handle registers an operation. It reads at most limit bytes of body (limit 0: no body
+// expected, but up to smallBody is read so the signature can be checked), authenticates the
+// request, then runs h.
+func (s *Server) handle(pattern, operation string, limit int64, h handlerFunc) {
+	if limit == 0 {
+		limit = smallBody
+	}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), operationKey{}, operation))
+		if err := s.serve(w, r, limit, h); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, limit int64, h handlerFunc) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return err
+	}
+	if s.auth != nil {
+		if _, err := s.auth.Verify(r, auth.PayloadSHA256(body)); err != nil {
+			return err
+		}
+	}
+	return h(w, r, body)
+}
+
+// ServeHTTP strips one trailing slash before routing: older SDK model generations send
+// "/2015-03-31/functions/" and "/2016-08-19/account-settings/". The signature is still checked
+// against the path as sent, which the verifier takes from r.RequestURI.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amzn-RequestId", newRequestID())
+	if p := r.URL.EscapedPath(); len(p) > 1 && strings.HasSuffix(p, "/") {
+		r.URL.RawPath = strings.TrimSuffix(p, "/")
+		r.URL.Path = strings.TrimSuffix(r.URL.Path, "/")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// writeJSON writes v with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// decodeJSON decodes a request body into v, refusing malformed JSON the way Lambda does.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return lambda.Validation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be of type %s", te.Field, te.Type)
+		}
+		return &lambda.Error{Code: "SerializationException", Status: http.StatusBadRequest, Message: "Could not parse request body into json: " + err.Error()}
+	}
+	return nil
+}
