@@ -255,20 +255,26 @@ func TestVerifyRefuses(t *testing.T) {
 			wantCode: CodeUnrecognizedClient, wantStatus: 403, wantMsg: "The security token included in the request is invalid.",
 		},
 		{
-			name:     "signed six minutes ago",
-			prepare:  func(t *testing.T, req *http.Request) { sdkSign(t, req, body, signOpts{at: testNow.Add(-6 * time.Minute)}) },
+			name: "signed six minutes ago",
+			prepare: func(t *testing.T, req *http.Request) {
+				sdkSign(t, req, body, signOpts{at: testNow.Add(-6 * time.Minute)})
+			},
 			wantCode: CodeInvalidSignature, wantStatus: 403,
 			wantMsg: "Signature expired: 20260314T150326Z is now earlier than 20260314T150426Z (20260314T150926Z - 5 min.)",
 		},
 		{
-			name:     "signed six minutes ahead",
-			prepare:  func(t *testing.T, req *http.Request) { sdkSign(t, req, body, signOpts{at: testNow.Add(6 * time.Minute)}) },
+			name: "signed six minutes ahead",
+			prepare: func(t *testing.T, req *http.Request) {
+				sdkSign(t, req, body, signOpts{at: testNow.Add(6 * time.Minute)})
+			},
 			wantCode: CodeInvalidSignature, wantStatus: 403,
 			wantMsg: "Signature not yet current: 20260314T151526Z is still later than 20260314T151426Z (20260314T150926Z + 5 min.)",
 		},
 		{
-			name:     "body tampered",
-			prepare:  func(t *testing.T, req *http.Request) { sdkSign(t, req, body, signOpts{hashBody: []byte(`{"FunctionName":"g"}`)}) },
+			name: "body tampered",
+			prepare: func(t *testing.T, req *http.Request) {
+				sdkSign(t, req, body, signOpts{hashBody: []byte(`{"FunctionName":"g"}`)})
+			},
 			wantCode: CodeInvalidSignature, wantStatus: 403, wantMsg: msgSignatureMismatch,
 		},
 		{
