@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -169,5 +170,35 @@ func BenchmarkStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// TestCloseLeavesNoGoroutines: a server start is cheap enough to run per test, so it must
+// not leak what it started.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctx := context.Background()
+	// Warm up once: package-level goroutines started on first use are not leaks.
+	s, err := natsd.Start(ctx, natsd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before := runtime.NumGoroutine()
+	for range 3 {
+		srv := start(t, natsd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+		ext := start(t, natsd.Config{URL: srv.ClientURL()})
+		if _, err := ext.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		ext.Close()
+		srv.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,39 @@ func TestCrash(t *testing.T) {
 		if _, err := s.GetCode(ctx, f.CodeSHA256); err != nil {
 			t.Errorf("sweep removed code of %s: %v", f.Name, err)
 		}
+	}
+}
+
+// TestNoGoroutineLeak: a Store's watcher ends with Close, and a stopped server leaves
+// nothing running either.
+func TestNoGoroutineLeak(t *testing.T) {
+	ctx := context.Background()
+	cycle := func() {
+		srv, err := natsd.Start(ctx, natsd.Config{DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		s, err := store.Open(ctx, srv.JetStream(), store.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.NewFunction(t, s, "x")
+		if err := s.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	}
+	cycle() // package-level goroutines started on first use are not leaks
+	before := runtime.NumGoroutine()
+	for range 3 {
+		cycle()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
