@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+
+	"github.com/nimbusfaas/nimbus/internal/codezip"
 )
 
 // CodeCacheConfig configures a node-local cache of extracted code.
@@ -19,52 +20,34 @@ type CodeCacheConfig struct {
 	Dir string
 	// Fetch returns the zip with this hex SHA-256, normally Store.GetCode. Required.
 	Fetch func(ctx context.Context, sha256hex string) ([]byte, error)
-	// Extract unpacks zip into dest, refusing anything unsafe. dest is an empty directory
-	// that Extract may fill or replace. Required (codezip's extractor, with its limits).
-	Extract func(zip []byte, dest string) error
-	// Logger receives cache warnings. Nil discards them.
-	Logger *slog.Logger
+	// Limits bound extraction; the zero value is Lambda's limits. Code was validated on
+	// upload, so these only matter if the store was tampered with.
+	Limits codezip.Limits
 }
 
 // CodeCache extracts each code zip once per node into Dir/<sha256hex> and remembers the
-// result, so that a cold start finds its code on disk without fetching or unzipping, and
-// a warm lookup touches neither disk nor network.
+// result, so that a cold start finds its code on disk without fetching or unzipping, and a
+// warm lookup touches neither disk nor network.
 type CodeCache struct {
 	cfg     CodeCacheConfig
-	log     *slog.Logger
 	flights flight
 
 	mu    sync.Mutex
-	ready map[string]bool // extracted and renamed into place
+	ready map[string]bool // extracted into place
 }
-
-// tmpPrefix marks extractions in progress; leftovers of a crash are removed at start.
-const tmpPrefix = ".extract-"
 
 // NewCodeCache creates Dir if needed and removes half-done extractions a crash left behind.
 func NewCodeCache(cfg CodeCacheConfig) (*CodeCache, error) {
-	if cfg.Dir == "" || cfg.Fetch == nil || cfg.Extract == nil {
-		return nil, errors.New("code cache: Dir, Fetch and Extract are required")
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Dir == "" || cfg.Fetch == nil {
+		return nil, errors.New("code cache: Dir and Fetch are required")
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("code cache: %w", err)
 	}
-	entries, err := os.ReadDir(cfg.Dir)
-	if err != nil {
+	if err := codezip.RemoveStaleTemp(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("code cache: %w", err)
 	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
-			if err := os.RemoveAll(filepath.Join(cfg.Dir, e.Name())); err != nil {
-				log.Warn("cannot remove leftover extraction", "path", e.Name(), "err", err)
-			}
-		}
-	}
-	return &CodeCache{cfg: cfg, log: log, ready: map[string]bool{}}, nil
+	return &CodeCache{cfg: cfg, ready: map[string]bool{}}, nil
 }
 
 // Path returns the directory holding the extracted code with this hex SHA-256, fetching and
@@ -81,8 +64,7 @@ func (c *CodeCache) Path(ctx context.Context, sha256hex string) (string, error) 
 	if ok {
 		return dir, nil
 	}
-	err := c.flights.do(sha256hex, func() error { return c.fill(ctx, sha256hex, dir) })
-	if err != nil {
+	if err := c.flights.do(sha256hex, func() error { return c.fill(ctx, sha256hex, dir) }); err != nil {
 		return "", err
 	}
 	return dir, nil
@@ -95,7 +77,7 @@ func (c *CodeCache) fill(ctx context.Context, sha, dir string) error {
 	if ok { // filled by the flight that just ended
 		return nil
 	}
-	// Extracted by an earlier run: only complete extractions are ever renamed into place.
+	// Extracted by an earlier run: codezip only ever renames complete trees into place.
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		c.markReady(sha)
 		return nil
@@ -107,20 +89,9 @@ func (c *CodeCache) fill(ctx context.Context, sha, dir string) error {
 	if sum := sha256.Sum256(zip); hex.EncodeToString(sum[:]) != sha {
 		return fmt.Errorf("code cache: fetched %s has sha256 %x", sha, sum)
 	}
-	tmp, err := os.MkdirTemp(c.cfg.Dir, tmpPrefix+sha+"-")
-	if err != nil {
-		return fmt.Errorf("code cache: %w", err)
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
-	if err := c.cfg.Extract(zip, tmp); err != nil {
+	// fs.ErrExist: another process sharing Dir extracted it first; same content, same name.
+	if _, err := codezip.Extract(ctx, zip, dir, c.cfg.Limits); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("code cache: extract %s: %w", sha, err)
-	}
-	// MkdirTemp makes it 0700; the sandbox reads code as another user.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("code cache: %w", err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("code cache: %w", err)
 	}
 	c.markReady(sha)
 	return nil

@@ -7,7 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,21 +15,28 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nimbusfaas/nimbus/internal/codezip"
 	"github.com/nimbusfaas/nimbus/internal/natsd"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
-// makeZip builds a zip of the given files.
-func makeZip(t *testing.T, files map[string]string) []byte {
+type zipFile struct {
+	name, body string
+	mode       fs.FileMode
+}
+
+func makeZip(t *testing.T, files ...zipFile) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
-	for name, body := range files {
-		f, err := w.Create(name)
+	for _, f := range files {
+		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
+		h.SetMode(f.mode)
+		fw, err := w.CreateHeader(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.WriteString(f, body); err != nil {
+		if _, err := fw.Write([]byte(f.body)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,51 +44,6 @@ func makeZip(t *testing.T, files map[string]string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// testExtract is a plain extractor for trusted test zips; hostile zips are codezip's job.
-func testExtract(b []byte, dest string) error {
-	r, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return err
-	}
-	for _, f := range r.File {
-		rc, err := f.Open()
-		if err != nil {
-			return err
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dest, f.Name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-type counted struct {
-	fetches, extracts atomic.Int32
-}
-
-func (c *counted) config(t *testing.T, s *store.Store, dir string) store.CodeCacheConfig {
-	return store.CodeCacheConfig{
-		Dir: dir,
-		Fetch: func(ctx context.Context, sha string) ([]byte, error) {
-			c.fetches.Add(1)
-			return s.GetCode(ctx, sha)
-		},
-		Extract: func(b []byte, dest string) error {
-			c.extracts.Add(1)
-			return testExtract(b, dest)
-		},
-	}
 }
 
 func openStore(t *testing.T) *store.Store {
@@ -95,17 +57,27 @@ func openStore(t *testing.T) *store.Store {
 	return s
 }
 
+// countingFetch is Store.GetCode, counted.
+func countingFetch(s *store.Store, n *atomic.Int32) func(context.Context, string) ([]byte, error) {
+	return func(ctx context.Context, sha string) ([]byte, error) {
+		n.Add(1)
+		return s.GetCode(ctx, sha)
+	}
+}
+
 func TestCodeCache(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	z := makeZip(t, map[string]string{"bootstrap": "#!/bin/sh\n", "lib/x.py": "x = 1\n"})
+	z := makeZip(t,
+		zipFile{"bootstrap", "#!/bin/sh\n", 0o755},
+		zipFile{"lib/x.py", "x = 1\n", 0o644})
 	sha, err := s.PutCode(ctx, z)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "code")
-	var n counted
-	c, err := store.NewCodeCache(n.config(t, s, dir))
+	var fetches atomic.Int32
+	c, err := store.NewCodeCache(store.CodeCacheConfig{Dir: dir, Fetch: countingFetch(s, &fetches)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +101,14 @@ func TestCodeCache(t *testing.T) {
 			t.Errorf("Path = %q, want %q", p, want)
 		}
 	}
-	if f, e := n.fetches.Load(), n.extracts.Load(); f != 1 || e != 1 {
-		t.Errorf("8 concurrent Paths fetched %d and extracted %d times, want 1 and 1", f, e)
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("8 concurrent Paths fetched %d times, want 1", n)
 	}
 	if b, err := os.ReadFile(filepath.Join(want, "lib/x.py")); err != nil || string(b) != "x = 1\n" {
 		t.Errorf("extracted lib/x.py = %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(want, "bootstrap")); err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("bootstrap mode = %v, %v; want executable", fi.Mode(), err)
 	}
 	if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("code dir mode = %v, %v; want 0755 so the sandbox user can read it", fi.Mode(), err)
@@ -141,30 +116,30 @@ func TestCodeCache(t *testing.T) {
 	assertNoTemp(t, dir)
 
 	// A new cache over the same directory (a restarted node) reuses the extraction.
-	var m counted
-	c2, err := store.NewCodeCache(m.config(t, s, dir))
+	fetches.Store(0)
+	c2, err := store.NewCodeCache(store.CodeCacheConfig{Dir: dir, Fetch: countingFetch(s, &fetches)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, err := c2.Path(ctx, sha); err != nil || p != want {
 		t.Errorf("Path after restart = %q, %v", p, err)
 	}
-	if f := m.fetches.Load(); f != 0 {
-		t.Errorf("Path after restart fetched %d times, want 0", f)
+	if n := fetches.Load(); n != 0 {
+		t.Errorf("Path after restart fetched %d times, want 0", n)
 	}
 }
 
 func TestCodeCacheFailures(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	dir := t.TempDir()
+	root := t.TempDir()
+	dir := filepath.Join(root, "code")
 	// Leftovers of a crash mid-extraction are removed at start.
-	if err := os.MkdirAll(filepath.Join(dir, ".extract-abc-123", "half"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, ".codezip-abc-123", "half"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var n counted
-	cfg := n.config(t, s, dir)
-	c, err := store.NewCodeCache(cfg)
+	var fetches atomic.Int32
+	c, err := store.NewCodeCache(store.CodeCacheConfig{Dir: dir, Fetch: countingFetch(s, &fetches)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,51 +150,44 @@ func TestCodeCacheFailures(t *testing.T) {
 			t.Errorf("Path(%q) = nil error, want refusal", bad)
 		}
 	}
-	missing := hex.EncodeToString(make([]byte, 32))
-	if _, err := c.Path(ctx, missing); !errors.Is(err, store.ErrCodeNotFound) {
+	if _, err := c.Path(ctx, hex.EncodeToString(make([]byte, 32))); !errors.Is(err, store.ErrCodeNotFound) {
 		t.Errorf("Path(unstored) = %v, want ErrCodeNotFound", err)
 	}
 
-	// A failed extraction leaves nothing behind, and a later call tries again.
-	z := makeZip(t, map[string]string{"a": "b"})
-	sha, err := s.PutCode(ctx, z)
+	// A hostile zip that reached the store anyway is refused and leaves nothing behind.
+	evil := makeZip(t, zipFile{"ok", "fine", 0o644}, zipFile{"../../evil", "escaped", 0o644})
+	sha, err := s.PutCode(ctx, evil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	boom := errors.New("refused")
-	cfg.Extract = func(b []byte, dest string) error {
-		os.WriteFile(filepath.Join(dest, "partial"), []byte("x"), 0o644)
-		return boom
-	}
-	c, err = store.NewCodeCache(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Path(ctx, sha); !errors.Is(err, boom) {
-		t.Errorf("Path with failing Extract = %v, want %v", err, boom)
+	if _, err := c.Path(ctx, sha); !errors.Is(err, codezip.ErrInvalidZip) {
+		t.Errorf("Path(hostile zip) = %v, want codezip.ErrInvalidZip", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, sha)); !os.IsNotExist(err) {
-		t.Errorf("failed extraction left %s: %v", sha, err)
+		t.Errorf("refused extraction left %s: %v", sha, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "evil")); !os.IsNotExist(err) {
+		t.Errorf("hostile entry escaped the cache: %v", err)
 	}
 	assertNoTemp(t, dir)
-	cfg.Extract = testExtract
-	c, _ = store.NewCodeCache(cfg)
-	if _, err := c.Path(ctx, sha); err != nil {
-		t.Errorf("Path after a failed attempt = %v", err)
-	}
 
 	// Bytes that do not hash to the name are refused, whatever Fetch returns.
-	other := hex.EncodeToString(func() []byte { s := sha256.Sum256([]byte("other")); return s[:] }())
-	cfg.Fetch = func(context.Context, string) ([]byte, error) { return z, nil }
-	c, _ = store.NewCodeCache(cfg)
-	if _, err := c.Path(ctx, other); err == nil {
+	good := makeZip(t, zipFile{"a", "b", 0o644})
+	other := sha256.Sum256([]byte("other"))
+	otherHex := hex.EncodeToString(other[:])
+	c, err = store.NewCodeCache(store.CodeCacheConfig{Dir: dir,
+		Fetch: func(context.Context, string) ([]byte, error) { return good, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Path(ctx, otherHex); err == nil {
 		t.Errorf("Path with mismatching bytes = nil error")
 	}
-	if _, err := os.Stat(filepath.Join(dir, other)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, otherHex)); !os.IsNotExist(err) {
 		t.Errorf("mismatching bytes were extracted: %v", err)
 	}
 	if _, err := store.NewCodeCache(store.CodeCacheConfig{Dir: dir}); err == nil {
-		t.Errorf("NewCodeCache without Fetch/Extract = nil error")
+		t.Errorf("NewCodeCache without Fetch = nil error")
 	}
 }
 
@@ -232,6 +200,36 @@ func assertNoTemp(t *testing.T, dir string) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			t.Errorf("temporary %s left in the cache", e.Name())
+		}
+	}
+}
+
+// BenchmarkCodeCacheHit is the warm-invoke cost of finding extracted code.
+func BenchmarkCodeCacheHit(b *testing.B) {
+	ctx := context.Background()
+	srv, s := benchStore(b, b.TempDir())
+	defer srv.Close()
+	defer s.Close()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	if _, err := w.Create("bootstrap"); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	sha, err := s.PutCode(ctx, buf.Bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := store.NewCodeCache(store.CodeCacheConfig{Dir: b.TempDir(), Fetch: s.GetCode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Path(ctx, sha); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Path(ctx, sha); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
