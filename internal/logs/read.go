@@ -49,8 +49,9 @@ type ReadOptions struct {
 
 // Page is the result of Read.
 type Page struct {
-	// Events are in the order they were stored, which for each stream is the order they were
-	// written; then sorted by Timestamp (stably) so that streams interleave by time.
+	// Events are sorted by Timestamp, stably, so each stream's events keep the order they
+	// were written in. Across pages, the order is the order of storage, in which events of
+	// different streams can be out of time order by up to one publishing batch.
 	Events []Event
 	// Next is where to resume to get the events after these (ReadOptions.From).
 	Next Cursor
@@ -267,11 +268,10 @@ func (s *Service) decode(subject string, data []byte, ingested time.Time, seq ui
 
 // StreamInfo describes a log stream, like CloudWatch's DescribeLogStreams.
 type StreamInfo struct {
-	Name           string
-	FirstEvent     time.Time // timestamp of the oldest event kept
-	LastEvent      time.Time // timestamp of the newest event
-	LastIngestion  time.Time // when the newest event was stored
-	StoredMessages uint64    // JetStream messages (batches of events) kept
+	Name          string
+	FirstEvent    time.Time // timestamp of the oldest event kept
+	LastEvent     time.Time // timestamp of the newest event
+	LastIngestion time.Time // when the newest event was stored
 }
 
 // Streams lists the log streams of a group that still hold events, by name.
@@ -281,12 +281,12 @@ func (s *Service) Streams(ctx context.Context, group string) ([]StreamInfo, erro
 		return nil, fmt.Errorf("list log streams of %s: %w", group, err)
 	}
 	out := make([]StreamInfo, 0, len(subjects))
-	for subj, count := range subjects {
+	for subj := range subjects {
 		_, name, err := s.subjects.parse(subj)
 		if err != nil {
 			continue // not ours
 		}
-		info := StreamInfo{Name: name, StoredMessages: count}
+		info := StreamInfo{Name: name}
 		first, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
 		if err == nil {
 			info.FirstEvent = firstTimestamp(first.Data)

@@ -234,12 +234,15 @@ func (st *Stream) detachLocked(src *source, ts int64) {
 	st.sources = slices.DeleteFunc(st.sources, func(s *source) bool { return s == src })
 }
 
-// emitLocked records one line: in the invocation's tail if asked for, and in the store.
+// emitLocked records one line: in the invocation's tail if asked for, and in the store
+// unless the stream is closed.
 func (st *Stream) emitLocked(msg []byte, ts int64) {
 	if st.tailOn {
 		st.tail.write(msg)
 	}
-	st.svc.enqueue(st.subject, ts, st.requestID, msg)
+	if !st.closed {
+		st.svc.enqueue(st.subject, ts, st.requestID, msg)
+	}
 }
 
 // tailBuffer keeps at least the last TailBytes bytes written to it, compacting only when it
