@@ -25,9 +25,14 @@ func Validate(ctx context.Context, zipBytes []byte, lim Limits) (Summary, error)
 
 // Extract checks the archive and writes its tree to destDir, which must not exist yet (its parent
 // is created if needed). The tree is built in a temporary directory beside destDir and renamed
-// into place only when complete and synced, so destDir never holds a partial tree; on any error
-// the temporary directory is removed. If destDir already exists the error wraps fs.ErrExist —
-// callers that key directories by content hash can treat that as done.
+// into place only when complete, so destDir never holds a partial tree, whenever the process
+// dies; on any error the temporary directory is removed. If destDir already exists the error
+// wraps fs.ErrExist — callers that key directories by content hash can treat that as done.
+//
+// The tree is not fsynced: syncing costs a cold start seconds on a busy disk, and the tree is a
+// cache of a durable zip. After an operating-system crash, files renamed into place may have lost
+// their contents, so a cache owner that cannot tell a clean shutdown should discard its trees at
+// startup (and RemoveStaleTemp the leftovers of extractions cut short).
 //
 // Refusals wrap ErrInvalidZip or ErrUnzippedTooLarge; other errors (disk full, permissions) are
 // the server's problem, not the archive's.
@@ -67,15 +72,8 @@ func Extract(ctx context.Context, zipBytes []byte, destDir string, lim Limits) (
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("chmod temporary directory: %w", err)
 	}
-	if err := syncTree(tmp); err != nil {
-		return Summary{}, fmt.Errorf("sync extracted tree: %w", err)
-	}
 	if err := renameNoReplace(tmp, destDir); err != nil {
 		return Summary{}, fmt.Errorf("move extracted tree to %s: %w", destDir, err)
-	}
-	if d, err := os.Open(parent); err == nil {
-		d.Sync() // best effort: the rename is durable once the parent directory is
-		d.Close()
 	}
 	return sum, nil
 }

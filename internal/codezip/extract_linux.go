@@ -29,14 +29,3 @@ func renameNoReplace(from, to string) error {
 		return &os.LinkError{Op: "renameat2", Old: from, New: to, Err: err}
 	}
 }
-
-// syncTree makes the extracted files durable before the rename publishes them: one syncfs(2) of
-// the filesystem is far cheaper than an fsync per file for trees of thousands of files.
-func syncTree(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
-}

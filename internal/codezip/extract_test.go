@@ -114,7 +114,9 @@ func attacks() []attack {
 		}, Limits{}, ErrInvalidZip},
 		{"not a zip", func(t testing.TB) []byte { return []byte("#!/bin/sh\necho hello\n") }, Limits{}, ErrInvalidZip},
 		{"empty input", func(t testing.TB) []byte { return nil }, Limits{}, ErrInvalidZip},
-		{"gzip", func(t testing.TB) []byte { return []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00") }, Limits{}, ErrInvalidZip},
+		{"gzip", func(t testing.TB) []byte {
+			return []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		}, Limits{}, ErrInvalidZip},
 		{"overlapping entries", func(t testing.TB) []byte {
 			b := makeZip(t, member{name: "a", body: strings.Repeat("A", 100)}, member{name: "b", body: strings.Repeat("A", 100)})
 			return patchCentral(t, b, "b", func(rec []byte) { binary.LittleEndian.PutUint32(rec[42:], 0) })
