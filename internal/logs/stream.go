@@ -271,3 +271,6 @@ func (t *tailBuffer) last() []byte {
 	}
 	return bytes.Clone(b)
 }
+
+// Interface guards
+var _ io.WriteCloser = (*writer)(nil)
