@@ -1,0 +1,295 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nimbusfaas/nimbus/internal/sandbox"
+)
+
+// cgroupParent owns the parent cgroup under which every environment gets its own. The two
+// implementations put github.com/containerd/cgroups/v3 behind the few operations the driver
+// needs, so that the cgroup v2 path this machine cannot exercise is the library's tested code.
+type cgroupParent interface {
+	create(id string, limits cgroupLimits) (cgroup, error)
+	children() ([]string, error)
+	load(id string) (cgroup, error)
+	// remove deletes the parent itself; it fails if environments remain.
+	remove() error
+}
+
+// cgroup is one environment's cgroup (one per controller on v1).
+type cgroup interface {
+	add(pid int) error
+	freeze() error
+	thaw() error
+	procs() ([]int, error)
+	memory() (memoryStats, error)
+	delete() error
+}
+
+type cgroupLimits struct {
+	memoryBytes int64
+	cpuQuota    time.Duration
+	cpuShares   uint64
+	pids        int64
+}
+
+type memoryStats struct {
+	usage, peak uint64
+	// oomKills counts processes the OOM killer killed; limitHits counts allocations that hit
+	// the limit (older kernels only report the latter).
+	oomKills, limitHits uint64
+}
+
+func limitsFor(s sandbox.Spec) cgroupLimits {
+	return cgroupLimits{
+		memoryBytes: int64(s.MemoryMB) << 20,
+		cpuQuota:    sandbox.CPUQuota(s.MemoryMB),
+		cpuShares:   sandbox.CPUShares(s.MemoryMB),
+		pids:        sandbox.PidsLimit,
+	}
+}
+
+func (l cgroupLimits) oci(swap bool) *specs.LinuxResources {
+	period := uint64(sandbox.CPUPeriod / time.Microsecond)
+	quota := int64(l.cpuQuota / time.Microsecond)
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &l.memoryBytes},
+		CPU:    &specs.LinuxCPU{Shares: &l.cpuShares, Quota: &quota, Period: &period},
+		Pids:   &specs.LinuxPids{Limit: &l.pids},
+	}
+	if swap {
+		// memory+swap equal to memory: no swap at all.
+		r.Memory.Swap = &l.memoryBytes
+	}
+	return r
+}
+
+// newCgroupParent detects the host's cgroup version and creates (or adopts) the parent.
+func newCgroupParent(root, name string) (cgroupParent, error) {
+	if root == "/sys/fs/cgroup" && cgroups.Mode() == cgroups.Unified || isCgroup2(root) {
+		return newCgroup2Parent(root, name)
+	}
+	return newCgroup1Parent(root, name)
+}
+
+func isCgroup2(root string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(root, &st) == nil && st.Type == 0x63677270 // CGROUP2_SUPER_MAGIC
+}
+
+// cgroup v1: memory, cpu, pids and freezer hierarchies, each mounted at root/<name>.
+
+type cgroup1Parent struct {
+	path      string
+	hierarchy cgroup1.Hierarchy
+	// stats reads memory statistics without the swap and kernel files it does not need.
+	stats cgroup1.Hierarchy
+	swap  bool
+}
+
+type pather interface{ Path(string) string }
+
+func newCgroup1Parent(root, name string) (*cgroup1Parent, error) {
+	subsystems := []cgroup1.Subsystem{
+		cgroup1.NewMemory(root), cgroup1.NewCpu(root), cgroup1.NewPids(root), cgroup1.NewFreezer(root),
+	}
+	for _, s := range subsystems {
+		if _, err := os.Lstat(s.(pather).Path("/")); err != nil {
+			return nil, fmt.Errorf("%w: cgroup v1 controller %s: %w", sandbox.ErrUnsupported, s.Name(), err)
+		}
+	}
+	stats := []cgroup1.Subsystem{cgroup1.NewMemory(root, cgroup1.IgnoreModules("memsw", "kmem", "kmem.tcp"))}
+	p := &cgroup1Parent{
+		path:      "/" + name,
+		hierarchy: func() ([]cgroup1.Subsystem, error) { return subsystems, nil },
+		stats:     func() ([]cgroup1.Subsystem, error) { return stats, nil },
+	}
+	_, err := os.Stat(filepath.Join(root, "memory", "memory.memsw.limit_in_bytes"))
+	p.swap = err == nil
+	if _, err := cgroup1.New(cgroup1.StaticPath(p.path), &specs.LinuxResources{}, cgroup1.WithHierarchy(p.hierarchy)); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", p.path, err)
+	}
+	return p, nil
+}
+
+func (p *cgroup1Parent) create(id string, l cgroupLimits) (cgroup, error) {
+	path := cgroup1.StaticPath(p.path + "/" + id)
+	cg, err := cgroup1.New(path, l.oci(p.swap), cgroup1.WithHierarchy(p.hierarchy))
+	if err != nil {
+		// New stops at the first controller that fails; remove what it made.
+		if old, lerr := cgroup1.Load(path, cgroup1.WithHierarchy(p.hierarchy)); lerr == nil {
+			old.Delete()
+		}
+		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.path, id, err)
+	}
+	return &cgroup1Group{cg: cg, path: path, stats: p.stats}, nil
+}
+
+func (p *cgroup1Parent) load(id string) (cgroup, error) {
+	path := cgroup1.StaticPath(p.path + "/" + id)
+	cg, err := cgroup1.Load(path, cgroup1.WithHierarchy(p.hierarchy))
+	if err != nil {
+		return nil, err
+	}
+	return &cgroup1Group{cg: cg, path: path, stats: p.stats}, nil
+}
+
+func (p *cgroup1Parent) children() ([]string, error) {
+	subsystems, _ := p.hierarchy()
+	seen := map[string]bool{}
+	var names []string
+	for _, s := range subsystems {
+		entries, err := os.ReadDir(s.(pather).Path(p.path))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() && !seen[e.Name()] {
+				seen[e.Name()] = true
+				names = append(names, e.Name())
+			}
+		}
+	}
+	return names, nil
+}
+
+func (p *cgroup1Parent) remove() error {
+	cg, err := cgroup1.Load(cgroup1.StaticPath(p.path), cgroup1.WithHierarchy(p.hierarchy))
+	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return cg.Delete()
+}
+
+type cgroup1Group struct {
+	cg    cgroup1.Cgroup
+	path  cgroup1.Path
+	stats cgroup1.Hierarchy
+}
+
+func (g *cgroup1Group) add(pid int) error { return g.cg.Add(cgroup1.Process{Pid: pid}) }
+func (g *cgroup1Group) freeze() error     { return g.cg.Freeze() }
+func (g *cgroup1Group) thaw() error       { return g.cg.Thaw() }
+func (g *cgroup1Group) delete() error     { return g.cg.Delete() }
+
+func (g *cgroup1Group) procs() ([]int, error) {
+	ps, err := g.cg.Processes(cgroup1.Pids, true)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(ps))
+	for i, p := range ps {
+		pids[i] = p.Pid
+	}
+	return pids, nil
+}
+
+func (g *cgroup1Group) memory() (memoryStats, error) {
+	cg, err := cgroup1.Load(g.path, cgroup1.WithHierarchy(g.stats))
+	if err != nil {
+		return memoryStats{}, err
+	}
+	m, err := cg.Stat()
+	if err != nil {
+		return memoryStats{}, err
+	}
+	s := memoryStats{usage: m.Memory.Usage.Usage, peak: m.Memory.Usage.Max, limitHits: m.Memory.Usage.Failcnt}
+	if m.MemoryOomControl != nil {
+		s.oomKills = m.MemoryOomControl.OomKill
+	}
+	return s, nil
+}
+
+// cgroup v2: one unified hierarchy at root.
+
+type cgroup2Parent struct {
+	mountpoint, group string
+	m                 *cgroup2.Manager
+}
+
+func newCgroup2Parent(root, name string) (*cgroup2Parent, error) {
+	group := "/" + name
+	res := &cgroup2.Resources{}
+	m, err := cgroup2.NewManager(root, group, res)
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", group, err)
+	}
+	return &cgroup2Parent{mountpoint: root, group: group, m: m}, nil
+}
+
+func (p *cgroup2Parent) create(id string, l cgroupLimits) (cgroup, error) {
+	m, err := p.m.NewChild(id, cgroup2.ToResources(l.oci(true)))
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.group, id, err)
+	}
+	return &cgroup2Group{m: m}, nil
+}
+
+func (p *cgroup2Parent) load(id string) (cgroup, error) {
+	m, err := cgroup2.Load(p.group+"/"+id, cgroup2.WithMountpoint(p.mountpoint))
+	if err != nil {
+		return nil, err
+	}
+	return &cgroup2Group{m: m}, nil
+}
+
+func (p *cgroup2Parent) children() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(p.mountpoint, p.group))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+func (p *cgroup2Parent) remove() error { return p.m.Delete() }
+
+type cgroup2Group struct{ m *cgroup2.Manager }
+
+func (g *cgroup2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
+func (g *cgroup2Group) freeze() error     { return g.m.Freeze() }
+func (g *cgroup2Group) thaw() error       { return g.m.Thaw() }
+func (g *cgroup2Group) delete() error     { return g.m.Delete() }
+
+func (g *cgroup2Group) procs() ([]int, error) {
+	ps, err := g.m.Procs(true)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(ps))
+	for i, p := range ps {
+		pids[i] = int(p)
+	}
+	return pids, nil
+}
+
+func (g *cgroup2Group) memory() (memoryStats, error) {
+	m, err := g.m.StatFiltered(cgroup2.StatMemory | cgroup2.StatMemoryEvents)
+	if err != nil {
+		return memoryStats{}, err
+	}
+	s := memoryStats{usage: m.Memory.Usage, peak: m.Memory.MaxUsage}
+	if e := m.MemoryEvents; e != nil {
+		s.oomKills, s.limitHits = e.OomKill, e.Max
+	}
+	return s, nil
+}

@@ -1,0 +1,35 @@
+// Package linux is the default sandbox driver: it builds execution environments from Linux
+// primitives, the way a container runtime's jailer does, for hosts that cannot boot microVMs.
+//
+// Each environment is a process tree in new pid, mount, network, ipc, uts and cgroup
+// namespaces, in its own cgroup (memory with no swap, CPU in proportion to memory, 1024 pids,
+// freezer; cgroup v1 or v2 through github.com/containerd/cgroups/v3), rooted by pivot_root in a
+// read-only tmpfs that holds a generated /etc and read-only bind mounts of the code
+// (/var/task), the runtime client (/var/runtime), the layers (/opt) and the interpreter's files,
+// with a fresh /proc, a minimal /dev and a tmpfs /tmp of the configured size. The program runs
+// as an unprivileged user with no capabilities, no_new_privs, a seccomp filter, RLIMIT_NOFILE
+// 1024, only the environment variables it is given and no inherited descriptors. Its network
+// namespace has only loopback, where the server can open a listener for the Runtime API.
+//
+// How an environment comes to be: Create re-executes the server's own binary
+// (/proc/self/exe) with the namespace clone flags; package nsinit takes over that process
+// during package initialisation, ~1 ms after exec (see its doc for why not at main). Meanwhile
+// the driver creates the cgroup and moves the process in, then sends the plan — every mount,
+// file and limit, decided here — over a SOCK_SEQPACKET control socket. The init builds the
+// root and reports ready, then waits. Listen asks it for a listening socket, passed back with
+// SCM_RIGHTS. Start tells it to drop privileges and exec the program, which then is pid 1 of
+// its namespace: no init process stays behind, so an idle environment costs nothing beyond its
+// program, and when the program exits the kernel kills everything else in the namespace.
+//
+// The program's stdout and stderr are pipes that driver goroutines copy into Spec.Stdout and
+// Spec.Stderr; the program never holds a descriptor of the server's. The driver waits for
+// exits through a pidfd in Go's poller, so an environment costs no OS thread.
+//
+// Being pid 1 has two consequences programs may notice: signals they do not handle are not
+// delivered from inside the namespace (Stop's SIGTERM reaches a Go or Python runtime, whose
+// handlers are installed, and SIGKILL always works from outside), and orphaned grandchildren
+// are reaped only when the environment ends.
+//
+// The driver needs root. A crashed server's environments die with it (parent-death signal);
+// their cgroups are removed by the next New with the same Config.
+package linux

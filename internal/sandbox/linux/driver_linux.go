@@ -1,0 +1,525 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nimbusfaas/nimbus/internal/sandbox"
+	"github.com/nimbusfaas/nimbus/internal/sandbox/linux/nsinit"
+)
+
+// Config configures a Driver. The zero value is ready to use.
+type Config struct {
+	// RunDir is the driver's own directory: a lock that keeps two servers from sharing one
+	// configuration, and the mount point every environment builds its root on (inside its
+	// private mount namespace). Default "/run/nimbus/sandbox".
+	RunDir string
+	// CgroupParent is the cgroup, relative to the root of each hierarchy, under which every
+	// environment gets one named after its ID. Whatever is left in it at New (after a crash)
+	// is killed and removed, so it must not be shared. Default "nimbus".
+	CgroupParent string
+	// CgroupRoot is where the cgroup file systems are mounted. Default "/sys/fs/cgroup";
+	// v2 is used if it is a cgroup2 mount, v1 (one directory per controller) otherwise.
+	CgroupRoot string
+	// Logger receives what the driver cleans up and what goes wrong in the background.
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// Timeouts of teardown steps that should take microseconds; they bound a kernel that is slow
+// to free a dying process's memory.
+const (
+	exitTimeout  = 10 * time.Second
+	emptyTimeout = 5 * time.Second
+)
+
+// Driver is the linux sandbox driver.
+type Driver struct {
+	cfg     Config
+	log     *slog.Logger
+	cgroups cgroupParent
+	seccomp []byte
+	rootDir string
+	lock    *os.File
+	devNull *os.File
+	netns   *netnsPool
+
+	mu     sync.Mutex
+	envs   map[string]*env
+	closed bool
+}
+
+// Interface guards.
+var (
+	_ sandbox.Driver   = (*Driver)(nil)
+	_ sandbox.Freezer  = (*Driver)(nil)
+	_ sandbox.Listener = (*Driver)(nil)
+)
+
+// New prepares the driver: it takes the run directory's lock, creates the parent cgroup and
+// removes every environment a previous server left behind.
+func New(cfg Config) (*Driver, error) {
+	if cfg.RunDir == "" {
+		cfg.RunDir = "/run/nimbus/sandbox"
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "nimbus"
+	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if os.Geteuid() != 0 {
+		// Without root this would need a user namespace and delegated cgroups.
+		return nil, fmt.Errorf("%w: the linux sandbox driver must run as root", sandbox.ErrUnsupported)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Logger, envs: map[string]*env{}, rootDir: filepath.Join(cfg.RunDir, "root")}
+	ok := false
+	defer func() {
+		if !ok {
+			d.release()
+		}
+	}()
+	if err := os.MkdirAll(d.rootDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(cfg.RunDir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open run directory lock: %w", err)
+	}
+	d.lock = lock
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("lock %s (is another server using it?): %w", cfg.RunDir, err)
+	}
+	if d.seccomp, err = seccompProgram(); err != nil {
+		return nil, err
+	}
+	if d.cgroups, err = newCgroupParent(cfg.CgroupRoot, cfg.CgroupParent); err != nil {
+		return nil, err
+	}
+	if err := d.removeLeftovers(); err != nil {
+		return nil, err
+	}
+	if d.devNull, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	}
+	d.netns = newNetnsPool()
+	ok = true
+	return d, nil
+}
+
+// removeLeftovers kills and removes the environments of a server that did not shut down.
+func (d *Driver) removeLeftovers() error {
+	names, err := d.cgroups.children()
+	if err != nil {
+		return fmt.Errorf("list leftover environments: %w", err)
+	}
+	for _, id := range names {
+		cg, err := d.cgroups.load(id)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		if err := killAll(cg); err != nil {
+			return fmt.Errorf("kill leftover environment %s: %w", id, err)
+		}
+		if err := cg.delete(); err != nil {
+			return fmt.Errorf("remove leftover environment %s: %w", id, err)
+		}
+		d.log.Info("removed leftover execution environment", "id", id)
+	}
+	return nil
+}
+
+// Close destroys every environment and releases the run directory. The parent cgroup is
+// removed too; a later New recreates it.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	envs := make([]*env, 0, len(d.envs))
+	for _, e := range d.envs {
+		envs = append(envs, e)
+	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range envs {
+		wg.Go(func() { d.Destroy(context.Background(), e.id) })
+	}
+	wg.Wait()
+	err := d.cgroups.remove()
+	d.release()
+	return err
+}
+
+func (d *Driver) release() {
+	if d.netns != nil {
+		d.netns.close()
+	}
+	if d.devNull != nil {
+		d.devNull.Close()
+	}
+	if d.lock != nil {
+		d.lock.Close() // releases the flock
+	}
+}
+
+func (d *Driver) get(id string) (*env, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.envs[id]
+	if e == nil {
+		return nil, fmt.Errorf("%w: %s", sandbox.ErrNotFound, id)
+	}
+	return e, nil
+}
+
+// Create builds the environment and leaves its init waiting for Start.
+func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	plan, err := buildPlan(spec, d.rootDir, d.seccomp)
+	if err != nil {
+		return err
+	}
+	msg := plan.Encode(nil)
+	if len(msg) > nsinit.MaxPlanSize {
+		return fmt.Errorf("%w: %s: arguments, environment and mounts take %d bytes, more than %d",
+			sandbox.ErrInvalidSpec, spec.ID, len(msg), nsinit.MaxPlanSize)
+	}
+
+	e := newEnv(spec)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return fmt.Errorf("create %s: driver closed", spec.ID)
+	case d.envs[spec.ID] != nil:
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s", sandbox.ErrExists, spec.ID)
+	}
+	d.envs[spec.ID] = e
+	d.mu.Unlock()
+	defer func() {
+		if err != nil {
+			e.mu.Unlock()
+			e.destroyOnce.Do(func() { d.teardown(e) })
+			e.mu.Lock()
+		}
+	}()
+
+	// The cgroup is made on the other core while this one clones; the init boots meanwhile
+	// and waits for the plan, which is sent only once it is inside the cgroup.
+	T0 := time.Now()
+	defer func() {
+		if debugPhases != nil {
+			debugPhases(T0, e)
+		}
+	}()
+	cgDone := make(chan error, 1)
+	go func() {
+		cg, err := d.cgroups.create(spec.ID, limitsFor(spec))
+		e.cg = cg
+		cgDone <- err
+	}()
+	netns, err := d.netns.get()
+	if err == nil {
+		err = e.spawn(d.devNull, netns)
+		netns.Close()
+	}
+	e.tSpawn = time.Now()
+	if cgErr := <-cgDone; err == nil && cgErr != nil {
+		err = cgErr
+	}
+	e.tCgroup = time.Now()
+	if err != nil {
+		return fmt.Errorf("create %s: %w", spec.ID, err)
+	}
+	e.reaping = true
+	go e.reap()
+	if err := e.cg.add(e.pid); err != nil {
+		return fmt.Errorf("create %s: move init into cgroup: %w", spec.ID, err)
+	}
+	e.tAdd = time.Now()
+	if err := e.ctl.send(ctx, msg, nil); err != nil {
+		return fmt.Errorf("create %s: send plan: %w", spec.ID, err)
+	}
+	reply, _, err := e.ctl.recv(ctx)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", spec.ID, err)
+	}
+	switch {
+	case len(reply) == 1 && reply[0] == nsinit.MsgReady:
+		return nil
+	case len(reply) > 0 && reply[0] == nsinit.MsgSetupError:
+		return fmt.Errorf("create %s: %s", spec.ID, reply[1:])
+	}
+	return fmt.Errorf("create %s: unexpected reply %q from init", spec.ID, reply)
+}
+
+var debugPhases func(t0 time.Time, e *env)
+
+// Start execs the program.
+func (d *Driver) Start(ctx context.Context, id string) error {
+	e, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != created {
+		return fmt.Errorf("%w: start %s: %s", sandbox.ErrState, id, e.state)
+	}
+	e.state = started
+	if err := e.ctl.send(ctx, []byte{nsinit.MsgStart}, nil); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	reply, _, err := e.ctl.recv(ctx)
+	e.ctl.close()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil // the control socket is close-on-exec: the exec succeeded
+	case err != nil:
+		return fmt.Errorf("start %s: %w", id, err)
+	case len(reply) >= 5 && reply[0] == nsinit.MsgExecError:
+		errno := syscall.Errno(uint32(reply[1]) | uint32(reply[2])<<8 | uint32(reply[3])<<16 | uint32(reply[4])<<24)
+		return &sandbox.ExecError{Path: e.spec.Args[0], Err: execErr{errno: errno, text: string(reply[5:])}}
+	}
+	return fmt.Errorf("start %s: unexpected reply %q from init", id, reply)
+}
+
+// execErr is the init's report of a failed exec: the errno for errors.Is, the step for people.
+type execErr struct {
+	errno syscall.Errno
+	text  string
+}
+
+func (e execErr) Error() string { return e.text }
+func (e execErr) Unwrap() error { return e.errno }
+
+// Wait returns how the program ended, once all of its output is delivered.
+func (d *Driver) Wait(ctx context.Context, id string) (sandbox.ExitStatus, error) {
+	e, err := d.get(id)
+	if err != nil {
+		return sandbox.ExitStatus{}, err
+	}
+	select {
+	case <-e.done:
+		return e.status, nil
+	case <-ctx.Done():
+		return sandbox.ExitStatus{}, fmt.Errorf("wait %s: %w", id, ctx.Err())
+	}
+}
+
+// Stop sends SIGTERM to every process, then SIGKILL after grace.
+func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	e, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.state == created {
+		// Nothing of the function runs yet: there is nobody to ask politely.
+		e.state = stopped
+		grace = 0
+	} else if grace > 0 && !e.hasExited() {
+		if e.frozen {
+			e.cg.thaw()
+			e.frozen = false
+		}
+		if err := signalAll(e.cg, syscall.SIGTERM); err != nil {
+			d.log.Warn("signal execution environment", "id", id, "err", err)
+		}
+	}
+	e.mu.Unlock()
+
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-e.exited:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", id, ctx.Err())
+	}
+	e.mu.Lock()
+	if e.frozen {
+		e.cg.thaw()
+		e.frozen = false
+	}
+	e.kill()
+	e.mu.Unlock()
+	select {
+	case <-e.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", id, ctx.Err())
+	}
+}
+
+// Destroy kills everything and removes the environment. Unknown IDs are not an error.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	d.mu.Lock()
+	e := d.envs[id]
+	d.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.destroyOnce.Do(func() { go d.teardown(e) })
+	select {
+	case <-e.destroyed:
+		return e.destroyErr
+	case <-ctx.Done():
+		return fmt.Errorf("destroy %s: %w", id, ctx.Err())
+	}
+}
+
+// teardown is Destroy's work; Create calls it directly when it fails.
+func (d *Driver) teardown(e *env) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer close(e.destroyed)
+	e.state = destroyed
+	for _, l := range e.listeners {
+		l.Close()
+	}
+	var errs []error
+	if e.pidfd != nil {
+		if e.frozen {
+			e.cg.thaw()
+		}
+		// The program is pid 1 of its namespace: killing it kills every process in there,
+		// double-forked and setsid'd ones included.
+		e.kill()
+		if !e.reaping {
+			// Create failed before it started the reaper.
+			e.reaping = true
+			go e.reap()
+		}
+		select {
+		case <-e.exited:
+		case <-time.After(exitTimeout):
+			errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
+		}
+	}
+	if e.cg != nil {
+		if err := killAll(e.cg); err != nil {
+			errs = append(errs, err)
+		}
+		if err := e.cg.delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.pidfd != nil {
+		<-e.done // output is drained once the last writer is gone
+		e.pidfd.Close()
+	}
+	e.ctl.close()
+	d.mu.Lock()
+	delete(d.envs, e.id)
+	d.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		e.destroyErr = fmt.Errorf("destroy %s: %w", e.id, err)
+		d.log.Error("destroy execution environment", "id", e.id, "err", err)
+	}
+}
+
+// Stats reports the environment's current and peak memory.
+func (d *Driver) Stats(ctx context.Context, id string) (sandbox.Stats, error) {
+	e, err := d.get(id)
+	if err != nil {
+		return sandbox.Stats{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cg == nil || e.state == destroyed {
+		return sandbox.Stats{}, fmt.Errorf("%w: stats %s: %s", sandbox.ErrState, id, e.state)
+	}
+	m, err := e.cg.memory()
+	if err != nil {
+		return sandbox.Stats{}, fmt.Errorf("stats %s: %w", id, err)
+	}
+	return sandbox.Stats{MemoryBytes: m.usage, PeakMemoryBytes: max(m.peak, m.usage)}, nil
+}
+
+// Freeze stops every process of the environment until Thaw.
+func (d *Driver) Freeze(ctx context.Context, id string) error {
+	return d.setFrozen(id, true)
+}
+
+// Thaw resumes a frozen environment.
+func (d *Driver) Thaw(ctx context.Context, id string) error {
+	return d.setFrozen(id, false)
+}
+
+func (d *Driver) setFrozen(id string, frozen bool) error {
+	e, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cg == nil || e.state == destroyed {
+		return fmt.Errorf("%w: freeze %s: %s", sandbox.ErrState, id, e.state)
+	}
+	if frozen {
+		err = e.cg.freeze()
+	} else {
+		err = e.cg.thaw()
+	}
+	if err != nil {
+		return fmt.Errorf("freeze %s: %w", id, err)
+	}
+	e.frozen = frozen
+	return nil
+}
+
+// killAll SIGKILLs every process in cg until it is empty. It freezes the cgroup around
+// reading and signalling the pids, so that none of them can exit and be reused meanwhile.
+func killAll(cg cgroup) error {
+	deadline := time.Now().Add(emptyTimeout)
+	for {
+		pids, err := cg.procs()
+		if err != nil || len(pids) == 0 {
+			return err
+		}
+		if err := signalAll(cg, syscall.SIGKILL); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v survive SIGKILL", pids)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func signalAll(cg cgroup, sig syscall.Signal) error {
+	if err := cg.freeze(); err != nil {
+		return err
+	}
+	defer cg.thaw()
+	pids, err := cg.procs()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("signal %d: %w", pid, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nimbusfaas/nimbus/internal/sandbox"
+	"github.com/nimbusfaas/nimbus/internal/sandbox/linux/nsinit"
+)
+
+// cloneFlags are the namespaces every environment gets at clone. The network namespace comes
+// from netnsPool and the cgroup namespace is made by the init once it is in its cgroup. The
+// user namespace is not among them: the driver runs as root and the program as an
+// unprivileged uid of the host.
+const cloneFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+
+// initEnv is the init's own environment (the program gets Spec.Env). GOMAXPROCS stops the Go
+// runtime from reading cgroup files at start-up, GOGC=off from collecting a heap it is about
+// to throw away.
+var initEnv = []string{nsinit.EnvMarker + "=" + nsinit.ProtocolVersion, "GOMAXPROCS=1", "GOGC=off"}
+
+const outputBufferSize = 8 << 10
+
+type envState int
+
+const (
+	created envState = iota
+	started
+	stopped
+	destroyed
+)
+
+func (s envState) String() string {
+	return [...]string{"created", "started", "stopped", "destroyed"}[s]
+}
+
+// env is one execution environment.
+type env struct {
+	id   string
+	spec sandbox.Spec
+
+	// Set by Create, then read-only.
+	pid   int
+	pidfd *os.File // non-blocking, registered with Go's poller
+	cg    cgroup
+
+	// killed records that the driver sent SIGKILL, so that a SIGKILL death is not taken for
+	// the OOM killer's.
+	killed atomic.Bool
+
+	// mu serialises the lifecycle calls and guards the fields below.
+	mu                    sync.Mutex
+	state                 envState
+	frozen                bool
+	ctl                   *control
+	listeners             []net.Listener
+	reaping               bool
+	tSpawn, tCgroup, tAdd time.Time
+
+	exited  chan struct{} // closed when the program has been reaped and status is set
+	status  sandbox.ExitStatus
+	outputs sync.WaitGroup
+	done    chan struct{} // closed after exited, once the output is drained
+
+	destroyOnce sync.Once
+	destroyed   chan struct{}
+	destroyErr  error
+}
+
+func newEnv(spec sandbox.Spec) *env {
+	return &env{
+		id: spec.ID, spec: spec, ctl: &control{},
+		exited: make(chan struct{}), done: make(chan struct{}), destroyed: make(chan struct{}),
+	}
+}
+
+// spawn starts the init in fresh namespaces, with the control socket as fd 3, the network
+// namespace as fd 4 and pipes for output.
+func (e *env) spawn(devNull, netns *os.File) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	child := os.NewFile(uintptr(fds[1]), "control")
+	defer child.Close()
+	if err := e.ctl.open(fds[0]); err != nil {
+		return err
+	}
+	var pipes [2][2]*os.File
+	defer func() {
+		for _, p := range pipes {
+			if p[1] != nil {
+				p[1].Close() // the child has its copy
+			}
+		}
+	}()
+	for i := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, p := range pipes {
+				if p[0] != nil {
+					p[0].Close()
+				}
+			}
+			return fmt.Errorf("output pipe: %w", err)
+		}
+		pipes[i] = [2]*os.File{r, w}
+	}
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Env:   initEnv,
+		Files: []uintptr{devNull.Fd(), pipes[0][1].Fd(), pipes[1][1].Fd(), child.Fd(), netns.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags,
+			Setsid:     true,
+			Pdeathsig:  syscall.SIGKILL,
+			PidFD:      &pidfd,
+		},
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nimbus-sandbox-init", e.id}, attr)
+	if err != nil {
+		pipes[0][0].Close()
+		pipes[1][0].Close()
+		return fmt.Errorf("start init: %w", err)
+	}
+	e.pid = pid
+	if pidfd < 0 {
+		// Kernels before 5.3 have no pidfds; they are too old for this driver anyway.
+		syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil)
+		return fmt.Errorf("%w: kernel without pidfd", sandbox.ErrUnsupported)
+	}
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		return err
+	}
+	e.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	e.outputs.Add(2)
+	go copyOutput(e.spec.Stdout, pipes[0][0], &e.outputs)
+	go copyOutput(e.spec.Stderr, pipes[1][0], &e.outputs)
+	return nil
+}
+
+func copyOutput(w io.Writer, r *os.File, wg *sync.WaitGroup) {
+	defer wg.Done()
+	defer r.Close()
+	if w != nil {
+		buf := make([]byte, outputBufferSize)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					break // keep draining below, or the program would block on a full pipe
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	io.Copy(io.Discard, r)
+}
+
+// reap waits for the program (or the init) to exit without holding an OS thread: the pidfd
+// becomes readable at exit, and Go's poller parks the goroutine until then.
+func (e *env) reap() {
+	var ws unix.WaitStatus
+	rc, err := e.pidfd.SyscallConn()
+	if err == nil {
+		err = rc.Read(func(uintptr) bool {
+			pid, err := unix.Wait4(e.pid, &ws, unix.WNOHANG, nil)
+			return pid == e.pid || (err != nil && err != unix.EINTR)
+		})
+	}
+	st := sandbox.ExitStatus{Code: -1}
+	switch {
+	case ws.Exited():
+		st.Code = ws.ExitStatus()
+	case ws.Signaled():
+		st.Signal = ws.Signal()
+		st.CoreDumped = ws.CoreDump()
+	}
+	if e.cg != nil {
+		if m, err := e.cg.memory(); err == nil {
+			// The OOM killer may still be counting its kill when the victim is reaped; a
+			// SIGKILL nobody here sent after the limit was hit is the same event.
+			st.OOMKilled = m.oomKills > 0 ||
+				(st.Signal == syscall.SIGKILL && !e.killed.Load() && m.limitHits > 0)
+		}
+	}
+	e.status = st
+	close(e.exited)
+	e.outputs.Wait()
+	close(e.done)
+}
+
+func (e *env) hasExited() bool {
+	select {
+	case <-e.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL to the program (or the init) through the pidfd, which cannot hit a
+// recycled pid.
+func (e *env) kill() {
+	if e.pidfd == nil || e.hasExited() {
+		return
+	}
+	e.killed.Store(true)
+	rc, err := e.pidfd.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0) })
+}
+
+// Listen opens a TCP listener on addr inside the environment's network namespace.
+func (d *Driver) Listen(ctx context.Context, id, addr string) (net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", id, err)
+	}
+	e, err := d.get(id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != created {
+		return nil, fmt.Errorf("%w: listen %s: %s", sandbox.ErrState, id, e.state)
+	}
+	msg := []byte{nsinit.MsgListen, 4}
+	if ip := ap.Addr().Unmap(); ip.Is4() {
+		msg = append(msg, ip.AsSlice()...)
+	} else {
+		msg[1] = 6
+		msg = append(msg, ip.AsSlice()...)
+	}
+	msg = append(msg, byte(ap.Port()>>8), byte(ap.Port()))
+	if err := e.ctl.send(ctx, msg, nil); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", id, err)
+	}
+	reply, fds, err := e.ctl.recv(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", id, err)
+	}
+	if len(reply) != 1 || reply[0] != nsinit.MsgListener || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if len(reply) > 0 && reply[0] == nsinit.MsgListenError {
+			return nil, fmt.Errorf("listen %s on %s: %s", id, addr, reply[1:])
+		}
+		return nil, fmt.Errorf("listen %s: unexpected reply %q from init", id, reply)
+	}
+	f := os.NewFile(uintptr(fds[0]), "listener")
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", id, err)
+	}
+	e.listeners = append(e.listeners, l)
+	return l, nil
+}
+
+// control is the parent's end of the control socket.
+type control struct {
+	conn *net.UnixConn
+	buf  [512]byte
+	oob  []byte
+}
+
+func (c *control) open(fd int) error {
+	f := os.NewFile(uintptr(fd), "control")
+	defer f.Close()
+	conn, err := net.FileConn(f)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	c.conn = conn.(*net.UnixConn)
+	c.oob = make([]byte, unix.CmsgSpace(4))
+	return nil
+}
+
+func (c *control) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// deadline makes ctx's deadline and cancellation interrupt blocked reads and writes.
+func (c *control) deadline(ctx context.Context) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.conn.SetDeadline(dl)
+	} else {
+		c.conn.SetDeadline(time.Time{})
+	}
+	conn := c.conn
+	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+func (c *control) send(ctx context.Context, b, oob []byte) error {
+	if c.conn == nil {
+		return errors.New("control socket closed")
+	}
+	defer c.deadline(ctx)()
+	_, _, err := c.conn.WriteMsgUnix(b, oob, nil)
+	return c.ctxErr(ctx, err)
+}
+
+// recv reads one message and any descriptors passed with it; io.EOF means the init closed
+// its end (by exec or exit).
+func (c *control) recv(ctx context.Context) ([]byte, []int, error) {
+	if c.conn == nil {
+		return nil, nil, errors.New("control socket closed")
+	}
+	defer c.deadline(ctx)()
+	n, oobn, _, _, err := c.conn.ReadMsgUnix(c.buf[:], c.oob)
+	if err != nil {
+		return nil, nil, c.ctxErr(ctx, err)
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
+		if err == nil {
+			for _, m := range msgs {
+				if rights, err := unix.ParseUnixRights(&m); err == nil {
+					fds = append(fds, rights...)
+				}
+			}
+		}
+	}
+	if n == 0 && len(fds) == 0 {
+		return nil, nil, fmt.Errorf("init exited: %w", io.EOF)
+	}
+	return append([]byte(nil), c.buf[:n]...), fds, nil
+}
+
+func (c *control) ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

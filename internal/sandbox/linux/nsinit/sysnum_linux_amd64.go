@@ -1,0 +1,3 @@
+package nsinit
+
+const sysSetns = 308
