@@ -104,7 +104,7 @@ type signOpts struct {
 }
 
 // sdkSign signs req with the real AWS SDK for Go v2 signer.
-func sdkSign(t *testing.T, req *http.Request, body []byte, o signOpts) {
+func sdkSign(t testing.TB, req *http.Request, body []byte, o signOpts) {
 	t.Helper()
 	if o.key == (Key{}) {
 		o.key = testKey
