@@ -32,15 +32,22 @@ type Catalog struct {
 
 	mu      sync.Mutex
 	fns     map[string]*lambda.Function
+	revs    map[string]uint64  // per key, the revision applied last (deletes included)
 	sorted  []*lambda.Function // List's answer, rebuilt after a change
-	rev     uint64             // highest KV revision applied
+	rev     uint64             // highest revision the watcher has delivered
 	changed chan struct{}      // closed and replaced after every applied revision
 	subs    map[int]func(Event)
 	nextSub int
 }
 
-// startCatalog starts the watcher and returns once the initial records are loaded.
-func startCatalog(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*Catalog, error) {
+// startCatalog starts the watcher and returns once every record that existed when it was
+// called is loaded.
+//
+// The watcher's own end-of-initial-values marker is not used: it counts messages, and when
+// records are rewritten during the load it fires before every key has arrived. Instead the
+// load waits until the watcher has passed the stream's last sequence, then fetches directly
+// any key it has not seen at all (its message was replaced by a newer one still in flight).
+func startCatalog(ctx context.Context, kv jetstream.KeyValue, stream jetstream.Stream, log *slog.Logger) (*Catalog, error) {
 	// The watcher lives until stop, not until ctx (Open's context) ends.
 	w, err := kv.WatchAll(context.WithoutCancel(ctx))
 	if err != nil {
@@ -51,35 +58,52 @@ func startCatalog(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) 
 		watcher: w,
 		done:    make(chan struct{}),
 		fns:     map[string]*lambda.Function{},
+		revs:    map[string]uint64{},
 		changed: make(chan struct{}),
 		subs:    map[int]func(Event){},
 	}
-	// Load the initial values here, before anyone can Subscribe, so they raise no events.
-	for loading := true; loading; {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("watch functions: watcher closed during initial load")
-			}
-			if e == nil {
-				loading = false
-				continue
-			}
-			c.apply(e)
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, fmt.Errorf("load functions: %w", ctx.Err())
-		}
-	}
 	go c.run()
+	if err := c.load(ctx, kv, stream); err != nil {
+		_ = c.stop()
+		return nil, fmt.Errorf("load functions: %w", err)
+	}
 	return c, nil
+}
+
+func (c *Catalog) load(ctx context.Context, kv jetstream.KeyValue, stream jetstream.Stream) error {
+	prefix := "$KV." + kv.Bucket() + "."
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return err
+	}
+	if err := c.WaitRevision(ctx, info.State.LastSeq); err != nil {
+		return err
+	}
+	for subj := range info.State.Subjects {
+		key := strings.TrimPrefix(subj, prefix)
+		c.mu.Lock()
+		_, seen := c.revs[key]
+		c.mu.Unlock()
+		if seen {
+			continue
+		}
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c.apply(e, false)
+	}
+	return nil
 }
 
 func (c *Catalog) run() {
 	defer close(c.done)
 	for e := range c.watcher.Updates() {
-		if e != nil {
-			c.apply(e)
+		if e != nil { // nil is the unreliable end-of-initial-values marker; see startCatalog
+			c.apply(e, true)
 		}
 	}
 }
@@ -90,9 +114,11 @@ func (c *Catalog) stop() error {
 	return err
 }
 
-// apply records one KV entry. Subscribers run before waiters wake, so that when a write
-// returns (it waits for its revision), everything subscribed has already reacted to it.
-func (c *Catalog) apply(e jetstream.KeyValueEntry) {
+// apply records one KV entry unless a newer one for its key is already applied. Watched
+// entries also advance Revision; an entry fetched directly does not, since the watcher has
+// not yet passed the entries before it. Subscribers run before waiters wake, so that when a
+// write returns (it waits for its revision), everything subscribed has already reacted.
+func (c *Catalog) apply(e jetstream.KeyValueEntry, watched bool) {
 	var f *lambda.Function
 	if e.Operation() == jetstream.KeyValuePut {
 		var err error
@@ -102,25 +128,31 @@ func (c *Catalog) apply(e jetstream.KeyValueEntry) {
 	}
 	c.mu.Lock()
 	prev := c.fns[e.Key()]
-	if f != nil {
-		c.fns[e.Key()] = f
-	} else {
-		delete(c.fns, e.Key())
+	fresh := e.Revision() > c.revs[e.Key()]
+	if fresh {
+		c.revs[e.Key()] = e.Revision()
+		if f != nil {
+			c.fns[e.Key()] = f
+		} else {
+			delete(c.fns, e.Key())
+		}
+		c.sorted = nil
 	}
-	c.sorted = nil
 	subs := make([]func(Event), 0, len(c.subs))
 	for _, fn := range c.subs {
 		subs = append(subs, fn)
 	}
 	c.mu.Unlock()
 
-	if prev != nil || f != nil {
+	if fresh && (prev != nil || f != nil) {
 		ev := Event{Name: e.Key(), Function: f, Previous: prev, Revision: e.Revision()}
 		for _, fn := range subs {
 			fn(ev)
 		}
 	}
-
+	if !watched {
+		return
+	}
 	c.mu.Lock()
 	c.rev = max(c.rev, e.Revision())
 	close(c.changed)
@@ -151,7 +183,7 @@ func (c *Catalog) List() []*lambda.Function {
 	return slices.Clone(c.sorted)
 }
 
-// Revision is the highest KV revision the Catalog has applied.
+// Revision is the KV revision up to which the watcher has delivered every change.
 func (c *Catalog) Revision() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,7 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,27 +38,94 @@ func (s *Store) PutCode(ctx context.Context, zip []byte) (string, error) {
 func (s *Store) putCode(ctx context.Context, name string, zip []byte) error {
 	for attempt := 0; ; attempt++ {
 		m, info, err := s.codeMeta(ctx, name)
-		if errors.Is(err, ErrCodeNotFound) {
-			_, err = s.obs.Put(ctx, jetstream.ObjectMeta{Name: name}, bytes.NewReader(zip))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if info.Size != uint64(len(zip)) {
-			return fmt.Errorf("stored object has %d bytes, want %d", info.Size, len(zip))
-		}
-		// Republish the same meta, conditional on nobody having written it since we read it:
-		// if a sweep deleted it in between, the condition fails and we upload instead.
-		err = s.publishCodeMeta(ctx, name, m.Data, m.Sequence)
-		if isWrongLastSeq(err) {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
+		switch {
+		case errors.Is(err, ErrCodeNotFound):
+			var lastSeq uint64 // a deleted object's marker is the meta to replace
+			if m != nil {
+				lastSeq = m.Sequence
 			}
-			continue
+			err = s.uploadCode(ctx, name, zip, lastSeq)
+		case err != nil:
+			return err
+		case info.Size != uint64(len(zip)):
+			return fmt.Errorf("stored object has %d bytes, want %d", info.Size, len(zip))
+		default:
+			// Touch: republish the same meta, conditional on nobody having written it since
+			// we read it. If a sweep deleted it in between, the condition fails and the next
+			// round uploads.
+			err = s.publishCodeMeta(ctx, name, m.Data, m.Sequence)
 		}
+		if !isWrongLastSeq(err) {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// codeChunkSize is the Object Store's default chunk, well under NATS's default max payload.
+const codeChunkSize = 128 * 1024
+
+// uploadCode writes an object in the Object Store's format (ADR-20): chunks on a fresh
+// subject, then the meta message, which is what makes the object visible. It is written
+// here rather than with ObjectStore.Put for two reasons: the meta is published only if the
+// meta subject is still at lastSeq, so two nodes uploading the same zip at once cannot
+// strand each other's chunks; and ObjectStore.Put in nats.go v1.55.0 can leak a goroutine
+// per call (resetPendingAcksOnReconnect may start after cleanupReplySub and block forever
+// on a nil channel).
+func (s *Store) uploadCode(ctx context.Context, name string, zip []byte, lastSeq uint64) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	id := strings.ReplaceAll(uuid.NewString(), "-", "")
+	chunks := fmt.Sprintf("$O.%s.C.%s", s.cfg.CodeBucket, id)
+	purge := func() { // best effort: unreferenced chunks are invisible, only wasted space
+		_ = s.code.Purge(context.WithoutCancel(ctx), jetstream.WithPurgeSubject(chunks))
+	}
+	var acks []jetstream.PubAckFuture
+	for off := 0; off < len(zip); off += codeChunkSize {
+		m := nats.NewMsg(chunks)
+		m.Data = zip[off:min(off+codeChunkSize, len(zip))]
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			purge()
+			return fmt.Errorf("upload chunk: %w", err)
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			purge()
+			return fmt.Errorf("upload chunk: %w", err)
+		case <-ctx.Done():
+			purge()
+			return fmt.Errorf("upload chunk: %w", ctx.Err())
+		}
+	}
+	sum := sha256.Sum256(zip)
+	info := jetstream.ObjectInfo{
+		ObjectMeta: jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: codeChunkSize}},
+		Bucket:     s.cfg.CodeBucket,
+		NUID:       id,
+		Size:       uint64(len(zip)),
+		Chunks:     uint32(len(acks)),
+		Digest:     "SHA-256=" + base64.URLEncoding.EncodeToString(sum[:]),
+	}
+	data, err := json.Marshal(info)
+	if err != nil {
+		purge()
 		return err
 	}
+	if err := s.publishCodeMeta(ctx, name, data, lastSeq); err != nil {
+		purge()
+		return err
+	}
+	return nil
 }
 
 // GetCode returns the zip stored under sha256hex, or ErrCodeNotFound. The Object Store
@@ -93,18 +162,22 @@ func (s *Store) codeExists(ctx context.Context, sha256hex string) error {
 // conditional on the object's meta being unchanged since this sweep looked at it, and
 // PutCode changes it.
 func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) ([]string, error) {
-	objs, err := s.obs.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil, nil
-	}
+	names, err := s.codeNames(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sweep code: list: %w", err)
+		return nil, fmt.Errorf("sweep code: %w", err)
 	}
 	cutoff := time.Now().Add(-minAge)
 	var old []string
-	for _, o := range objs {
-		if o.ModTime.Before(cutoff) {
-			old = append(old, o.Name)
+	for _, name := range names {
+		m, _, err := s.codeMeta(ctx, name)
+		if errors.Is(err, ErrCodeNotFound) {
+			continue // a deleted object's marker
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sweep code: %w", err)
+		}
+		if m.Time.Before(cutoff) {
+			old = append(old, name)
 		}
 	}
 	if len(old) == 0 {
@@ -130,6 +203,28 @@ func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) ([]string, 
 		}
 	}
 	return removed, nil
+}
+
+// codeNames lists every object name with a meta message, deleted ones included. It reads the
+// stream's subject list rather than using ObjectStore.List, whose watcher in nats.go v1.55.0
+// can wait forever for its end-of-list marker when metas are rewritten during the listing
+// (as PutCode's touches do).
+func (s *Store) codeNames(ctx context.Context) ([]string, error) {
+	prefix := fmt.Sprintf("$O.%s.M.", s.cfg.CodeBucket)
+	info, err := s.code.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("list code: %w", err)
+	}
+	names := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		b, err := base64.URLEncoding.DecodeString(strings.TrimPrefix(subj, prefix))
+		if err != nil {
+			s.log.Warn("skipping code object with an undecodable name", "subject", subj)
+			continue
+		}
+		names = append(names, string(b))
+	}
+	return names, nil
 }
 
 // deleteCodeIfOld deletes the object if its meta is still older than cutoff, conditionally
@@ -169,7 +264,8 @@ func (s *Store) deleteCodeIfOld(ctx context.Context, name string, cutoff time.Ti
 }
 
 // codeMeta reads an object's raw meta message: its stream sequence is the compare-and-set
-// token for touch and delete, and its time is the object's age.
+// token for touch, delete and upload, and its time is the object's age. For a deleted object
+// it returns the marker with ErrCodeNotFound.
 func (s *Store) codeMeta(ctx context.Context, name string) (*jetstream.RawStreamMsg, *jetstream.ObjectInfo, error) {
 	m, err := s.code.GetLastMsgForSubject(ctx, s.codeMetaSubject(name))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -182,8 +278,8 @@ func (s *Store) codeMeta(ctx context.Context, name string) (*jetstream.RawStream
 	if err := json.Unmarshal(m.Data, &info); err != nil {
 		return nil, nil, fmt.Errorf("code %s meta: %w", name, err)
 	}
-	if info.Deleted {
-		return nil, nil, fmt.Errorf("code %s: %w", name, ErrCodeNotFound)
+	if info.Deleted { // the marker's sequence is still the compare-and-set token
+		return m, nil, fmt.Errorf("code %s: %w", name, ErrCodeNotFound)
 	}
 	return m, &info, nil
 }

@@ -120,7 +120,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, fmt.Errorf("open object store stream %s: %w", cfg.CodeBucket, err)
 	}
 
-	if s.catalog, err = startCatalog(ctx, kv, log); err != nil {
+	kvStream, err := js.Stream(ctx, "KV_"+cfg.FunctionsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open kv stream %s: %w", cfg.FunctionsBucket, err)
+	}
+	if s.catalog, err = startCatalog(ctx, kv, kvStream, log); err != nil {
 		return nil, err
 	}
 	return s, nil

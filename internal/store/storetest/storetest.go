@@ -41,6 +41,7 @@ func Run(t *testing.T, newJetStream func(t *testing.T) jetstream.JetStream) {
 		{"List", testList},
 		{"Events", testEvents},
 		{"TwoNodes", testTwoNodes},
+		{"OpenDuringWrites", testOpenDuringWrites},
 		{"Code", testCode},
 		{"SweepCode", testSweepCode},
 		{"SweepRacesCreate", testSweepRacesCreate},
@@ -528,6 +529,47 @@ func testTwoNodes(t *testing.T, js jetstream.JetStream) {
 	}
 	if _, ok := b.Catalog().Lookup("late"); ok {
 		t.Errorf("Catalog of the other node still has a deleted function after Sync")
+	}
+}
+
+// testOpenDuringWrites: a Store opened while another node rewrites records loads every
+// record; none is missing because its message was replaced during the load.
+func testOpenDuringWrites(t *testing.T, js jetstream.JetStream) {
+	a := Open(t, js)
+	const n = 20
+	for i := range n {
+		mustCreate(t, a, NewFunction(t, a, fmt.Sprintf("w-%02d", i)))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("w-%02d", (i*7+w)%n)
+				if _, err := a.UpdateFunction(ctxT(t), name, func(f *lambda.Function) error { f.Timeout++; return nil }); err != nil {
+					t.Errorf("UpdateFunction = %v", err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 100 {
+		b, err := store.Open(ctxT(t), js, store.Config{})
+		if err != nil {
+			t.Fatalf("Open #%d during writes = %v", i, err)
+		}
+		got := len(b.Catalog().List())
+		_ = b.Close()
+		if got != n {
+			t.Fatalf("Open #%d during writes loaded %d functions, want %d", i, got, n)
+		}
 	}
 }
 
