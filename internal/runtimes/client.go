@@ -1,6 +1,7 @@
 package runtimes
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -8,17 +9,17 @@ import (
 	"path/filepath"
 )
 
-// The runtime clients, as written to the runtime directory.
+// The runtime clients' entry points, in the runtime directory.
 const (
 	pythonBootstrap = "bootstrap.py"
+	pythonClient    = "nimbus_runtime.py"
 	nodeBootstrap   = "bootstrap.cjs"
 )
 
-//go:embed client/bootstrap.py client/bootstrap.cjs
+//go:embed client/bootstrap.py client/nimbus_runtime.py client/bootstrap.cjs
 var clients embed.FS
 
-// FS returns the files of the runtime directory (the clients of every runtime), to be
-// mounted read-only at RuntimeDir.
+// FS returns the sources of the runtime directory: the clients of every runtime.
 func FS() fs.FS {
 	sub, err := fs.Sub(clients, "client")
 	if err != nil {
@@ -27,10 +28,15 @@ func FS() fs.FS {
 	return sub
 }
 
-// WriteRuntimeDir writes the runtime directory's files into dir, which must exist. Files are
-// written read-only; existing ones are replaced.
-func WriteRuntimeDir(dir string) error {
-	return fs.WalkDir(FS(), ".", func(path string, d fs.DirEntry, err error) error {
+// WriteRuntimeDir fills dir, which must exist, with the runtime directory to mount read-only
+// at RuntimeDir: the clients, and the Python client's bytecode compiled by every Python of
+// the catalogue (compiling it at each cold start would cost a few milliseconds). It replaces
+// what an earlier call wrote.
+func (c *Catalog) WriteRuntimeDir(ctx context.Context, dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, "__pycache__")); err != nil {
+		return fmt.Errorf("writing runtime dir: %w", err)
+	}
+	err := fs.WalkDir(FS(), ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -41,12 +47,30 @@ func WriteRuntimeDir(dir string) error {
 		dst := filepath.Join(dir, path)
 		tmp := dst + ".tmp"
 		if err := os.WriteFile(tmp, data, 0o444); err != nil {
-			return fmt.Errorf("writing runtime dir: %w", err)
+			return err
 		}
 		if err := os.Rename(tmp, dst); err != nil {
 			os.Remove(tmp)
-			return fmt.Errorf("writing runtime dir: %w", err)
+			return err
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("writing runtime dir: %w", err)
+	}
+	for _, r := range c.byName {
+		if r.Family != Python {
+			continue
+		}
+		// Hash-based and unchecked: the bytecode is used without looking at the source's
+		// timestamp, which bind mounts and copies may not keep.
+		_, err := probe(ctx, r.Interpreter, "-S", "-c", `import py_compile, sys
+py_compile.compile(sys.argv[1], dfile=sys.argv[2], doraise=True,
+    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)`,
+			filepath.Join(dir, pythonClient), RuntimeDir+"/"+pythonClient)
+		if err != nil {
+			return fmt.Errorf("compiling the python client for %s: %w", r.Name, err)
+		}
+	}
+	return nil
 }

@@ -1,20 +1,17 @@
 package runtimes
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // DefaultSearchPath is where Detect looks for interpreters by default. Home directories are
@@ -125,23 +122,6 @@ func isELF(path string) bool {
 	var magic [4]byte
 	_, err = io.ReadFull(f, magic[:])
 	return err == nil && string(magic[:]) == "\x7fELF"
-}
-
-// probe runs an interpreter with an empty environment, so that nothing of the server's
-// environment (NODE_OPTIONS, PYTHONHOME…) colours what it reports.
-func probe(ctx context.Context, argv ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = []string{}
-	cmd.Dir = "/"
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("running %s: %w: %s", argv[0], err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return out, nil
 }
 
 const pythonProbe = `import sys, json

@@ -3,6 +3,7 @@ package runtimes
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -53,6 +54,9 @@ type function struct {
 	exited chan struct{}
 	err    error
 	task   string
+	// started is when the process was started; stop kills it and closes the endpoint.
+	started time.Time
+	stop    func()
 }
 
 type fnOptions struct {
@@ -60,6 +64,10 @@ type fnOptions struct {
 	files   map[string]string // task dir files
 	env     []string
 	config  runtimeapi.Config
+	// inChroot runs the runtime in a chroot of its mounts (root only; see chrootCommand).
+	inChroot bool
+	// beforeStart, if set, is called with the runtime dir once it is written.
+	beforeStart func(rtDir string)
 }
 
 // startFunction writes the task files and the runtime dir into temp dirs, and starts r's
@@ -77,8 +85,11 @@ func startFunction(tb testing.TB, r Runtime, o fnOptions) *function {
 		}
 	}
 	rtDir := tb.TempDir()
-	if err := WriteRuntimeDir(rtDir); err != nil {
+	if err := hostCatalog(tb).WriteRuntimeDir(context.Background(), rtDir); err != nil {
 		tb.Fatal(err)
+	}
+	if o.beforeStart != nil {
+		o.beforeStart(rtDir)
 	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,8 +125,12 @@ func startFunction(tb testing.TB, r Runtime, o fnOptions) *function {
 		env = append(env, k+"="+v)
 	}
 	f.cmd.Env = append(env, o.env...)
+	if o.inChroot {
+		chrootCommand(tb, f.cmd, r, rtDir, task)
+	}
 	f.cmd.Stdout = f.out
 	f.cmd.Stderr = f.out
+	f.started = time.Now()
 	if err := f.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -123,7 +138,7 @@ func startFunction(tb testing.TB, r Runtime, o fnOptions) *function {
 		f.err = f.cmd.Wait()
 		close(f.exited)
 	}()
-	tb.Cleanup(func() {
+	f.stop = sync.OnceFunc(func() {
 		_ = f.cmd.Process.Kill()
 		<-f.exited
 		e.Close()
@@ -132,16 +147,27 @@ func startFunction(tb testing.TB, r Runtime, o fnOptions) *function {
 			tb.Logf("%s output:\n%s", r.Name, f.out.String())
 		}
 	})
+	tb.Cleanup(f.stop)
 	return f
 }
 
+// waitInit waits for the end of Init, failing the test if the process exits first.
 func (f *function) waitInit(tb testing.TB) error {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	go func() {
+		select {
+		case <-f.exited:
+			// Let an init error posted just before the exit win.
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err := f.e.WaitInit(ctx)
-	if err == context.DeadlineExceeded {
-		tb.Fatalf("WaitInit timed out")
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		tb.Fatalf("WaitInit = %v (process exit: %v)", err, f.err)
 	}
 	return err
 }

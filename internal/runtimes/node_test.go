@@ -3,6 +3,7 @@ package runtimes
 import (
 	"encoding/json"
 	"errors"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,6 +43,14 @@ exports.handler = async (event, context) => {
       };
     case 'undefined':
       return undefined;
+    case 'uncaught':
+      setTimeout(() => { throw new RangeError('thrown later'); }, 0);
+      return new Promise(() => {});
+    case 'rejection':
+      Promise.reject(new Error('nobody caught me'));
+      return new Promise(() => {});
+    case 'never':
+      return new Promise(() => {});
   }
   return { echo: event };
 };
@@ -226,5 +235,45 @@ func TestNodeInitErrors(t *testing.T) {
 				t.Error("process exited cleanly after an init error")
 			}
 		})
+	}
+}
+
+// Errors outside the handler's promise end the invocation and the process, as on Lambda.
+func TestNodeUncaughtErrors(t *testing.T) {
+	r := family(t, Node)
+	tests := []struct {
+		op, errorType string
+		exitCode      int
+	}{
+		{"uncaught", "RangeError", 129},
+		{"rejection", "Runtime.UnhandledPromiseRejection", 128},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			f := startFunction(t, r, fnOptions{handler: "index.handler", files: map[string]string{"index.js": nodeIndex}})
+			if err := f.waitInit(t); err != nil {
+				t.Fatal(err)
+			}
+			resp := f.invoke(t, "req-"+tt.op, `{"op":"`+tt.op+`"}`)
+			if !resp.FunctionError || resp.ErrorType != tt.errorType {
+				t.Errorf("invoke = %+v (%s), want %s", resp, resp.Payload, tt.errorType)
+			}
+			var exitErr *exec.ExitError
+			if err := f.waitExit(t); !errors.As(err, &exitErr) || exitErr.ExitCode() != tt.exitCode {
+				t.Errorf("exit = %v, want exit status %d", err, tt.exitCode)
+			}
+		})
+	}
+
+	// An async handler whose promise never settles, once nothing else is left to run.
+	f := startFunction(t, r, fnOptions{handler: "index.handler", files: map[string]string{"index.js": nodeIndex}})
+	if err := f.waitInit(t); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.invoke(t, "req-never", `{"op":"never"}`); resp.ErrorType != "Runtime.NodeJsExit" {
+		t.Errorf("never-settling handler = %s, want Runtime.NodeJsExit", resp.Payload)
+	}
+	if resp := f.invoke(t, "req-next", `{}`); resp.FunctionError {
+		t.Errorf("invoke after NodeJsExit = %s, want success", resp.Payload)
 	}
 }

@@ -44,6 +44,9 @@ def handler(event, context):
         logger.info("shown after setLevel")
         logger.setLevel(logging.WARNING)
         return "ok"
+    if op == "modules":
+        heavy = ("json", "re", "enum", "logging", "traceback", "socket", "http.client", "urllib", "ssl")
+        return [m for m in heavy if m in sys.modules]
     if op == "context":
         cc = context.client_context
         return {
@@ -244,5 +247,17 @@ func TestPythonInitErrors(t *testing.T) {
 				t.Errorf("exit = %v, want exit status 1", err)
 			}
 		})
+	}
+}
+
+// The client keeps the cold path lean: nothing heavy is imported before user code asks.
+func TestPythonStartsLean(t *testing.T) {
+	r := family(t, Python)
+	f := startFunction(t, r, fnOptions{handler: "app.handler", files: map[string]string{"app.py": pythonApp}})
+	if err := f.waitInit(t); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.invoke(t, "req", `{"op":"modules"}`); string(resp.Payload) != "[]" {
+		t.Errorf("heavy modules loaded by the client: %s", resp.Payload)
 	}
 }
