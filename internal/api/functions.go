@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/internal/codezip"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
@@ -157,6 +160,14 @@ func (s *Server) storeCode(ctx context.Context, code *functionCode, fn *lambda.F
 		return lambda.RequestTooLarge(lambda.MaxZipBytes, "CreateFunction")
 	}
 	if err := s.prepare(ctx, code.ZipFile); err != nil {
+		switch {
+		case errors.Is(err, codezip.ErrUnzippedTooLarge):
+			s.log.Info("refused code", "function", fn.Name, "err", err)
+			return lambda.InvalidParameter("Unzipped size must be smaller than %d bytes", lambda.MaxUnzippedBytes)
+		case errors.Is(err, codezip.ErrInvalidZip):
+			s.log.Info("refused code", "function", fn.Name, "err", err)
+			return lambda.InvalidParameter(lambda.MsgCouldNotUnzip)
+		}
 		return err
 	}
 	sum, err := s.catalog.PutCode(ctx, code.ZipFile)
@@ -246,7 +257,7 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 	}
 	out := getFunctionOutput{
 		Configuration: s.configurationOf(fn, ref.Qualifier != ""),
-		Code:          codeLocation{RepositoryType: "S3", Location: s.presign(r, fn.CodeSHA256)},
+		Code:          codeLocation{RepositoryType: "S3", Location: s.codeLocation(r, fn.CodeSHA256)},
 		Tags:          fn.Tags,
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -482,4 +493,39 @@ func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []
 	}
 	out.AccountUsage.FunctionCount = len(fns)
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// codePath is where this server serves code zips, under presigned URLs like S3's.
+const codePath = "/nimbus/code/"
+
+// codeLocationExpiry is how long a Code.Location URL works; Lambda's last 10 minutes.
+const codeLocationExpiry = 10 * time.Minute
+
+// codeLocation is a presigned URL of the zip on this server, reached through the host the
+// client used.
+func (s *Server) codeLocation(r *http.Request, sha256hex string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u, err := auth.Presign(http.MethodGet, scheme+"://"+r.Host+codePath+sha256hex, s.codeKey, s.loc.Region, "lambda", s.now(), codeLocationExpiry)
+	if err != nil {
+		s.log.Error("presigning code location", "err", err)
+		return ""
+	}
+	return u
+}
+
+func (s *Server) getCode(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	zip, err := s.catalog.GetCode(r.Context(), r.PathValue("sha256"))
+	if errors.Is(err, store.ErrCodeNotFound) {
+		return lambda.NotFound("The resource you requested does not exist.")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Length", strconv.Itoa(len(zip)))
+	_, err = w.Write(zip)
+	return err
 }

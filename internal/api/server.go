@@ -28,7 +28,6 @@ type Catalog interface {
 
 // Runtimes says which runtimes this node can run.
 type Runtimes interface {
-	Supported(name string) bool
 	Names() []string
 }
 
@@ -43,15 +42,15 @@ type Config struct {
 	Catalog  Catalog
 	Runtimes Runtimes
 	// PrepareCode validates an uploaded zip and readies it on this node (extracting it into the
-	// code cache); it returns a Lambda error for a zip that must be refused.
+	// code cache). A zip to refuse gives codezip.ErrInvalidZip or codezip.ErrUnzippedTooLarge.
 	PrepareCode func(ctx context.Context, zip []byte) error
 	// Auth verifies every request. Nil accepts every request (tests of handlers only).
 	Auth     Authenticator
 	Location lambda.Location
 	// Invoker runs functions; nil answers Invoke with ServiceException.
 	Invoker Invoker
-	// PresignCode returns a URL on this server from which a function's zip can be fetched.
-	PresignCode func(r *http.Request, sha256hex string) string
+	// CodeKey signs the presigned Code.Location URLs of GetFunction; Auth must accept it.
+	CodeKey auth.Key
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -66,7 +65,7 @@ type Server struct {
 	auth     Authenticator
 	loc      lambda.Location
 	invoker  Invoker
-	presign  func(r *http.Request, sha256hex string) string
+	codeKey  auth.Key
 	log      *slog.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
@@ -76,7 +75,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		catalog: cfg.Catalog, runtimes: cfg.Runtimes, prepare: cfg.PrepareCode, auth: cfg.Auth,
-		loc: cfg.Location, invoker: cfg.Invoker, presign: cfg.PresignCode, log: cfg.Logger, now: cfg.Now,
+		loc: cfg.Location, invoker: cfg.Invoker, codeKey: cfg.CodeKey, log: cfg.Logger, now: cfg.Now,
 		mux: http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -106,6 +105,7 @@ func (s *Server) routes() {
 	s.handle("PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", smallBody, s.updateFunctionConfiguration)
 	s.handle("DELETE /2015-03-31/functions/{name}", "DeleteFunction", 0, s.deleteFunction)
 	s.handle("POST /2015-03-31/functions/{name}/invocations", "InvokeFunction", invokeBody, s.invoke)
+	s.handle("GET "+codePath+"{sha256}", "GetFunctionCode", 0, s.getCode)
 	s.handle("GET /2016-08-19/account-settings", "GetAccountSettings", 0, s.getAccountSettings)
 	s.handle("POST /2017-03-31/tags/{arn}", "TagResource", smallBody, s.tagResource)
 	s.handle("GET /2017-03-31/tags/{arn}", "ListTags", 0, s.listTags)

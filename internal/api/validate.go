@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,7 +63,7 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 	if fn.Runtime == "" {
 		return lambda.InvalidParameter("Runtime is required for a function with a Zip package type.")
 	}
-	if !s.runtimes.Supported(fn.Runtime) {
+	if !slices.Contains(s.runtimes.Names(), fn.Runtime) {
 		return lambda.InvalidParameter("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [%s] or be a valid ARN", fn.Runtime, strings.Join(s.runtimes.Names(), ", "))
 	}
 	if fn.Role == "" || !roleRE.MatchString(fn.Role) {

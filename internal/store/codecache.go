@@ -70,6 +70,37 @@ func (c *CodeCache) Path(ctx context.Context, sha256hex string) (string, error) 
 	return dir, nil
 }
 
+// Put extracts an uploaded zip into the cache before it is stored, so that CreateFunction and
+// UpdateFunctionCode refuse a hostile zip (codezip's ErrInvalidZip or ErrUnzippedTooLarge)
+// without leaving anything behind, and a first invoke finds the code ready. It returns the
+// zip's hex SHA-256.
+func (c *CodeCache) Put(ctx context.Context, zip []byte) (string, error) {
+	sum := sha256.Sum256(zip)
+	sha := hex.EncodeToString(sum[:])
+	dir := filepath.Join(c.cfg.Dir, sha)
+	err := c.flights.do(sha, func() error {
+		c.mu.Lock()
+		ok := c.ready[sha]
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			c.markReady(sha)
+			return nil
+		}
+		if _, err := codezip.Extract(ctx, zip, dir, c.cfg.Limits); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		c.markReady(sha)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("code cache: extract %s: %w", sha, err)
+	}
+	return sha, nil
+}
+
 func (c *CodeCache) fill(ctx context.Context, sha, dir string) error {
 	c.mu.Lock()
 	ok := c.ready[sha]

@@ -233,3 +233,37 @@ func BenchmarkCodeCacheHit(b *testing.B) {
 		}
 	}
 }
+
+func TestCodeCachePut(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	dir := filepath.Join(t.TempDir(), "code")
+	var fetches atomic.Int32
+	c, err := store.NewCodeCache(store.CodeCacheConfig{Dir: dir, Fetch: countingFetch(s, &fetches)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := makeZip(t, zipFile{"../evil", "escaped", 0o644})
+	if _, err := c.Put(ctx, evil); !errors.Is(err, codezip.ErrInvalidZip) {
+		t.Fatalf("Put(hostile zip) = %v, want codezip.ErrInvalidZip", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("refused Put left %d entries in the cache", len(entries))
+	}
+	good := makeZip(t, zipFile{"bootstrap", "#!/bin/sh\n", 0o755})
+	sha, err := c.Put(ctx, good)
+	if err != nil {
+		t.Fatalf("Put(good zip) = %v", err)
+	}
+	if sum := sha256.Sum256(good); sha != hex.EncodeToString(sum[:]) {
+		t.Fatalf("Put returned %s, want the zip's sha256", sha)
+	}
+	// Path finds what Put extracted without fetching from the store (where it is not).
+	got, err := c.Path(ctx, sha)
+	if err != nil || got != filepath.Join(dir, sha) || fetches.Load() != 0 {
+		t.Fatalf("Path after Put = %q, %v (fetches %d)", got, err, fetches.Load())
+	}
+	if fi, err := os.Stat(filepath.Join(got, "bootstrap")); err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Fatalf("extracted bootstrap = %v, %v; want executable", fi, err)
+	}
+}
