@@ -113,6 +113,8 @@ type Endpoint struct {
 	current *call
 	spare   *call // a finished call kept for the next Invoke, to spare an allocation
 	initErr *InitError
+	// nextAsked is made by WaitNext and closed when the runtime next asks for work.
+	nextAsked chan struct{}
 	// extensions are the identifiers handed out by /extension/register.
 	extensions map[string]string
 	serving    bool
@@ -268,6 +270,51 @@ func (e *Endpoint) Close() error {
 func (e *Endpoint) WaitInit(ctx context.Context) error {
 	select {
 	case <-e.initDone:
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.initErr != nil {
+			return e.initErr
+		}
+		return nil
+	case <-e.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitNext waits until the runtime asks for an invocation, that is until it is parked in
+// /next: it returns nil then, at once if it already is. It returns the *InitError if Init
+// failed, ErrClosed after Close, or the context's error. After a function error it tells a
+// runtime that carries on from one that is about to exit (aws-lambda-go after a panic).
+func (e *Endpoint) WaitNext(ctx context.Context) error {
+	e.mu.Lock()
+	switch {
+	case e.state == stateReady:
+		e.mu.Unlock()
+		return nil
+	case e.state == stateInitError:
+		err := e.initErr
+		e.mu.Unlock()
+		return err
+	case e.state == stateClosed:
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	if e.nextAsked == nil {
+		e.nextAsked = make(chan struct{})
+	}
+	asked := e.nextAsked
+	var initDone chan struct{} // nil, so never ready, unless Init is still running
+	if e.state == stateStarted {
+		initDone = e.initDone
+	}
+	e.mu.Unlock()
+	select {
+	case <-asked:
+		return nil
+	case <-initDone:
+		// Init ended: by a first /next (then asked is closed too) or by an init error.
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.initErr != nil {

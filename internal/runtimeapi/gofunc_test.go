@@ -44,7 +44,10 @@ func TestGoFunctionReturnedError(t *testing.T) {
 	if diff := cmp.Diff(want, resp); diff != "" {
 		t.Errorf("Invoke response (-want +got):\n%s", diff)
 	}
-	// The environment stays usable after a returned error.
+	// The environment stays usable after a returned error: the runtime asks for more.
+	if err := e.WaitNext(invokeCtx(t)); err != nil {
+		t.Errorf("WaitNext after a returned error = %v, want nil", err)
+	}
 	if resp, err := e.Invoke(invokeCtx(t), inv("req-after", `{"op":"echo"}`)); err != nil || resp.FunctionError {
 		t.Errorf("Invoke after error = %+v, %v; want success", resp, err)
 	}
@@ -67,7 +70,17 @@ func TestGoFunctionPanic(t *testing.T) {
 	if !resp.FunctionError || resp.ErrorType != "string" || doc.ErrorMessage != "handler panicked: boom" || len(doc.StackTrace) == 0 {
 		t.Errorf("Invoke(panic) = %+v (document %s), want a function error of type string with a stack", resp, resp.Payload)
 	}
-	// aws-lambda-go exits after reporting a panic; the platform then starts a new environment.
+	// aws-lambda-go exits after reporting a panic, without asking for more; the platform then
+	// starts a new environment.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-p.exited
+		cancel()
+	}()
+	if err := e.WaitNext(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitNext after a panic = %v, want it to wait until the process exits", err)
+	}
 	var exitErr *exec.ExitError
 	if err := p.waitExit(t, 10*time.Second); !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
 		t.Errorf("process exit = %v, want exit status 1", err)

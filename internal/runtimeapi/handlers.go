@@ -65,6 +65,10 @@ func (e *Endpoint) next(w http.ResponseWriter, r *http.Request) {
 		e.refuseState(w, from, stateReady)
 		return
 	}
+	if e.nextAsked != nil {
+		close(e.nextAsked)
+		e.nextAsked = nil
+	}
 	if c := e.pending; c != nil {
 		e.pending = nil
 		e.current = c

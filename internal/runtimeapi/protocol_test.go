@@ -143,6 +143,8 @@ func TestProtocolStateMachine(t *testing.T) {
 	}
 
 	check(t, "GET /next while an invocation is outstanding", c.do("GET", base+"next", nil, ""), 403, stateError("Running", "Ready"))
+	nextAsked := make(chan error, 1)
+	go func() { nextAsked <- e.WaitNext(invokeCtx(t)) }()
 	check(t, "POST response for a wrong id", c.do("POST", base+"id-0/response", nil, "{}"), 400, invalidRequestID)
 	check(t, "POST init/error after init", c.do("POST", "/2018-06-01/runtime/init/error", nil, "{}"), 403, stateError("Running", "InitError"))
 	check(t, "POST response", c.do("POST", base+"id-1/response", http.Header{"Content-Type": {"application/json"}}, `"done"`), 202, accepted)
@@ -153,7 +155,18 @@ func TestProtocolStateMachine(t *testing.T) {
 	check(t, "POST error after response", c.do("POST", base+"id-1/error", nil, `{}`), 403, stateError("RuntimeResponseSentState", "InvocationErrorResponse"))
 
 	// Next invocation: the stale id is refused, an error with an explicit type is accepted.
+	select {
+	case err := <-nextAsked:
+		t.Fatalf("WaitNext = %v before the runtime asked for more", err)
+	default:
+	}
 	next = c.nextAsync()
+	if err := <-nextAsked; err != nil {
+		t.Errorf("WaitNext = %v, want nil once the runtime asks", err)
+	}
+	if err := e.WaitNext(invokeCtx(t)); err != nil {
+		t.Errorf("WaitNext while parked = %v, want nil", err)
+	}
 	second := invokeAsync(e, inv("id-2", `{}`))
 	if got := <-next; got.Header.Get("Lambda-Runtime-Aws-Request-Id") != "id-2" {
 		t.Fatalf("GET /next = %+v, want id-2", got)
@@ -196,6 +209,9 @@ func TestProtocolInitError(t *testing.T) {
 	}
 	if _, err := e.Invoke(invokeCtx(t), inv("id-2", `{}`)); !errors.As(err, &ie) {
 		t.Errorf("Invoke after init error = %v, want the init error", err)
+	}
+	if err := e.WaitNext(invokeCtx(t)); !errors.As(err, &ie) {
+		t.Errorf("WaitNext after init error = %v, want the init error", err)
 	}
 	check(t, "second POST init/error", c.do("POST", "/2018-06-01/runtime/init/error", nil, doc), 403, stateError("InitError", "InitError"))
 	check(t, "GET /next after init error", c.do("GET", "/2018-06-01/runtime/invocation/next", nil, ""), 403, stateError("InitError", "Ready"))
