@@ -30,6 +30,10 @@ type cgroupParent interface {
 // cgroup is one environment's cgroup (one per controller on v1).
 type cgroup interface {
 	add(pid int) error
+	update(cgroupLimits) error
+	// resetPeak starts peak memory over from the current use, where the kernel allows it
+	// (cgroup v1; v2's memory.peak can only be reset per open file).
+	resetPeak() error
 	freeze() error
 	thaw() error
 	procs() ([]int, error)
@@ -133,7 +137,7 @@ func (p *cgroup1Parent) create(id string, l cgroupLimits) (cgroup, error) {
 		}
 		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.path, id, err)
 	}
-	return &cgroup1Group{cg: cg, path: path, stats: p.stats}, nil
+	return &cgroup1Group{cg: cg, path: path, stats: p.stats, swap: p.swap}, nil
 }
 
 func (p *cgroup1Parent) load(id string) (cgroup, error) {
@@ -142,7 +146,7 @@ func (p *cgroup1Parent) load(id string) (cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cgroup1Group{cg: cg, path: path, stats: p.stats}, nil
+	return &cgroup1Group{cg: cg, path: path, stats: p.stats, swap: p.swap}, nil
 }
 
 func (p *cgroup1Parent) children() ([]string, error) {
@@ -179,12 +183,49 @@ type cgroup1Group struct {
 	cg    cgroup1.Cgroup
 	path  cgroup1.Path
 	stats cgroup1.Hierarchy
+	swap  bool
 }
 
 func (g *cgroup1Group) add(pid int) error { return g.cg.Add(cgroup1.Process{Pid: pid}) }
-func (g *cgroup1Group) freeze() error     { return g.cg.Freeze() }
-func (g *cgroup1Group) thaw() error       { return g.cg.Thaw() }
-func (g *cgroup1Group) delete() error     { return g.cg.Delete() }
+
+func (g *cgroup1Group) update(l cgroupLimits) error { return g.cg.Update(l.oci(g.swap)) }
+
+func (g *cgroup1Group) resetPeak() error {
+	p, err := g.path(cgroup1.Memory)
+	if err != nil {
+		return err
+	}
+	for _, s := range g.cg.Subsystems() {
+		if s.Name() == cgroup1.Memory {
+			return os.WriteFile(filepath.Join(s.(pather).Path(p), "memory.max_usage_in_bytes"), []byte("0"), 0)
+		}
+	}
+	return nil
+}
+func (g *cgroup1Group) freeze() error { return g.cg.Freeze() }
+func (g *cgroup1Group) thaw() error   { return g.cg.Thaw() }
+func (g *cgroup1Group) delete() error {
+	if g.rmdir() == nil {
+		return nil
+	}
+	return g.cg.Delete()
+}
+
+// rmdir removes the cgroup's directories directly. The library's Delete first walks every
+// file of every controller's directory to look for processes (about a millisecond for the
+// four of them); rmdir fails by itself if any remain, and then Delete does the rest.
+func (g *cgroup1Group) rmdir() error {
+	for _, s := range g.cg.Subsystems() {
+		p, err := g.path(s.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(s.(pather).Path(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
 
 func (g *cgroup1Group) procs() ([]int, error) {
 	ps, err := g.cg.Processes(cgroup1.Pids, true)
@@ -236,7 +277,7 @@ func (p *cgroup2Parent) create(id string, l cgroupLimits) (cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.group, id, err)
 	}
-	return &cgroup2Group{m: m}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id)}, nil
 }
 
 func (p *cgroup2Parent) load(id string) (cgroup, error) {
@@ -244,7 +285,7 @@ func (p *cgroup2Parent) load(id string) (cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cgroup2Group{m: m}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id)}, nil
 }
 
 func (p *cgroup2Parent) children() ([]string, error) {
@@ -263,12 +304,27 @@ func (p *cgroup2Parent) children() ([]string, error) {
 
 func (p *cgroup2Parent) remove() error { return p.m.Delete() }
 
-type cgroup2Group struct{ m *cgroup2.Manager }
+type cgroup2Group struct {
+	m    *cgroup2.Manager
+	path string
+}
 
 func (g *cgroup2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
-func (g *cgroup2Group) freeze() error     { return g.m.Freeze() }
-func (g *cgroup2Group) thaw() error       { return g.m.Thaw() }
-func (g *cgroup2Group) delete() error     { return g.m.Delete() }
+
+func (g *cgroup2Group) update(l cgroupLimits) error {
+	return g.m.Update(cgroup2.ToResources(l.oci(true)))
+}
+
+func (g *cgroup2Group) resetPeak() error { return nil }
+func (g *cgroup2Group) freeze() error    { return g.m.Freeze() }
+func (g *cgroup2Group) thaw() error      { return g.m.Thaw() }
+func (g *cgroup2Group) delete() error {
+	// As on v1: rmdir fails by itself while processes remain; the library walks first.
+	if err := os.Remove(g.path); err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return g.m.Delete()
+}
 
 func (g *cgroup2Group) procs() ([]int, error) {
 	ps, err := g.m.Procs(true)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,7 +53,9 @@ type Driver struct {
 	rootDir string
 	lock    *os.File
 	devNull *os.File
-	netns   *netnsPool
+	inits   *initPool
+
+	seq atomic.Uint64 // names cgroups
 
 	mu     sync.Mutex
 	envs   map[string]*env
@@ -115,7 +118,9 @@ func New(cfg Config) (*Driver, error) {
 	if d.devNull, err = os.Open(os.DevNull); err != nil {
 		return nil, err
 	}
-	d.netns = newNetnsPool()
+	d.inits = newInitPool(func() (*proc, error) {
+		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%d", d.seq.Add(1)))
+	})
 	ok = true
 	return d, nil
 }
@@ -157,14 +162,16 @@ func (d *Driver) Close() error {
 		wg.Go(func() { d.Destroy(context.Background(), e.id) })
 	}
 	wg.Wait()
+	d.inits.close()
+	d.inits = nil
 	err := d.cgroups.remove()
 	d.release()
 	return err
 }
 
 func (d *Driver) release() {
-	if d.netns != nil {
-		d.netns.close()
+	if d.inits != nil {
+		d.inits.close()
 	}
 	if d.devNull != nil {
 		d.devNull.Close()
@@ -222,39 +229,19 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 		}
 	}()
 
-	// The cgroup is made on the other core while this one clones; the init boots meanwhile
-	// and waits for the plan, which is sent only once it is inside the cgroup.
-	T0 := time.Now()
-	defer func() {
-		if debugPhases != nil {
-			debugPhases(T0, e)
-		}
-	}()
-	cgDone := make(chan error, 1)
-	go func() {
-		cg, err := d.cgroups.create(spec.ID, limitsFor(spec))
-		e.cg = cg
-		cgDone <- err
-	}()
-	netns, err := d.netns.get()
-	if err == nil {
-		err = e.spawn(d.devNull, netns)
-		netns.Close()
-	}
-	e.tSpawn = time.Now()
-	if cgErr := <-cgDone; err == nil && cgErr != nil {
-		err = cgErr
-	}
-	e.tCgroup = time.Now()
+	pr, err := d.inits.get()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", spec.ID, err)
 	}
+	e.adopt(pr)
 	e.reaping = true
 	go e.reap()
-	if err := e.cg.add(e.pid); err != nil {
-		return fmt.Errorf("create %s: move init into cgroup: %w", spec.ID, err)
+	if err := e.cg.update(limitsFor(spec)); err != nil {
+		return fmt.Errorf("create %s: set limits: %w", spec.ID, err)
 	}
-	e.tAdd = time.Now()
+	if err := e.cg.resetPeak(); err != nil {
+		return fmt.Errorf("create %s: %w", spec.ID, err)
+	}
 	if err := e.ctl.send(ctx, msg, nil); err != nil {
 		return fmt.Errorf("create %s: send plan: %w", spec.ID, err)
 	}
@@ -270,8 +257,6 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	}
 	return fmt.Errorf("create %s: unexpected reply %q from init", spec.ID, reply)
 }
-
-var debugPhases func(t0 time.Time, e *env)
 
 // Start execs the program.
 func (d *Driver) Start(ctx context.Context, id string) error {
@@ -417,11 +402,15 @@ func (d *Driver) teardown(e *env) {
 		}
 	}
 	if e.cg != nil {
-		if err := killAll(e.cg); err != nil {
-			errs = append(errs, err)
-		}
-		if err := e.cg.delete(); err != nil {
-			errs = append(errs, err)
+		// Normally the cgroup is empty by now and removing it is all there is to do; if it
+		// is not, something outlived pid 1, and is killed the slow way.
+		if e.cg.delete() != nil {
+			if err := killAll(e.cg); err != nil {
+				errs = append(errs, err)
+			}
+			if err := e.cg.delete(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if e.pidfd != nil {

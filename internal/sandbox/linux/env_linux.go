@@ -19,17 +19,6 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/sandbox/linux/nsinit"
 )
 
-// cloneFlags are the namespaces every environment gets at clone. The network namespace comes
-// from netnsPool and the cgroup namespace is made by the init once it is in its cgroup. The
-// user namespace is not among them: the driver runs as root and the program as an
-// unprivileged uid of the host.
-const cloneFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
-
-// initEnv is the init's own environment (the program gets Spec.Env). GOMAXPROCS stops the Go
-// runtime from reading cgroup files at start-up, GOGC=off from collecting a heap it is about
-// to throw away.
-var initEnv = []string{nsinit.EnvMarker + "=" + nsinit.ProtocolVersion, "GOMAXPROCS=1", "GOGC=off"}
-
 const outputBufferSize = 8 << 10
 
 type envState int
@@ -60,13 +49,12 @@ type env struct {
 	killed atomic.Bool
 
 	// mu serialises the lifecycle calls and guards the fields below.
-	mu                    sync.Mutex
-	state                 envState
-	frozen                bool
-	ctl                   *control
-	listeners             []net.Listener
-	reaping               bool
-	tSpawn, tCgroup, tAdd time.Time
+	mu        sync.Mutex
+	state     envState
+	frozen    bool
+	ctl       *control
+	listeners []net.Listener
+	reaping   bool
 
 	exited  chan struct{} // closed when the program has been reaped and status is set
 	status  sandbox.ExitStatus
@@ -85,71 +73,12 @@ func newEnv(spec sandbox.Spec) *env {
 	}
 }
 
-// spawn starts the init in fresh namespaces, with the control socket as fd 3, the network
-// namespace as fd 4 and pipes for output.
-func (e *env) spawn(devNull, netns *os.File) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
-	child := os.NewFile(uintptr(fds[1]), "control")
-	defer child.Close()
-	if err := e.ctl.open(fds[0]); err != nil {
-		return err
-	}
-	var pipes [2][2]*os.File
-	defer func() {
-		for _, p := range pipes {
-			if p[1] != nil {
-				p[1].Close() // the child has its copy
-			}
-		}
-	}()
-	for i := range pipes {
-		r, w, err := os.Pipe()
-		if err != nil {
-			for _, p := range pipes {
-				if p[0] != nil {
-					p[0].Close()
-				}
-			}
-			return fmt.Errorf("output pipe: %w", err)
-		}
-		pipes[i] = [2]*os.File{r, w}
-	}
-	pidfd := -1
-	attr := &syscall.ProcAttr{
-		Env:   initEnv,
-		Files: []uintptr{devNull.Fd(), pipes[0][1].Fd(), pipes[1][1].Fd(), child.Fd(), netns.Fd()},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags,
-			Setsid:     true,
-			Pdeathsig:  syscall.SIGKILL,
-			PidFD:      &pidfd,
-		},
-	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"nimbus-sandbox-init", e.id}, attr)
-	if err != nil {
-		pipes[0][0].Close()
-		pipes[1][0].Close()
-		return fmt.Errorf("start init: %w", err)
-	}
-	e.pid = pid
-	if pidfd < 0 {
-		// Kernels before 5.3 have no pidfds; they are too old for this driver anyway.
-		syscall.Kill(pid, syscall.SIGKILL)
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, 0, nil)
-		return fmt.Errorf("%w: kernel without pidfd", sandbox.ErrUnsupported)
-	}
-	if err := unix.SetNonblock(pidfd, true); err != nil {
-		return err
-	}
-	e.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+// adopt makes a booted init this environment's and starts copying its output.
+func (e *env) adopt(p *proc) {
+	e.pid, e.pidfd, e.ctl, e.cg = p.pid, p.pidfd, p.ctl, p.cg
 	e.outputs.Add(2)
-	go copyOutput(e.spec.Stdout, pipes[0][0], &e.outputs)
-	go copyOutput(e.spec.Stderr, pipes[1][0], &e.outputs)
-	return nil
+	go copyOutput(e.spec.Stdout, p.stdout, &e.outputs)
+	go copyOutput(e.spec.Stderr, p.stderr, &e.outputs)
 }
 
 func copyOutput(w io.Writer, r *os.File, wg *sync.WaitGroup) {

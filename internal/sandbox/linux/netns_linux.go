@@ -4,82 +4,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
-
-// netnsPool keeps a few fresh network namespaces, loopback already up, ready for new
-// environments. Creating one costs ~0.7 ms of the creating thread (more than anything else in
-// Create) and destroying one is asynchronous in the kernel, so making them ahead of time, on
-// the other core, takes that off the cold-start path. Each namespace serves one environment
-// and is never reused.
-type netnsPool struct {
-	spare chan *os.File
-	wake  chan struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
-}
-
-const netnsPoolSize = 4
-
-func newNetnsPool() *netnsPool {
-	p := &netnsPool{
-		spare: make(chan *os.File, netnsPoolSize),
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-	}
-	p.wg.Go(p.fill)
-	return p
-}
-
-// get returns a namespace the caller owns (and must close), made now if none is spare.
-func (p *netnsPool) get() (*os.File, error) {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case f := <-p.spare:
-		return f, nil
-	default:
-		return newNetns()
-	}
-}
-
-func (p *netnsPool) fill() {
-	for {
-		f, err := newNetns()
-		if err != nil {
-			// get makes its own and reports the error; wait for it to ask again.
-			select {
-			case <-p.wake:
-				continue
-			case <-p.stop:
-				return
-			}
-		}
-		select {
-		case p.spare <- f:
-		case <-p.stop:
-			f.Close()
-			return
-		}
-	}
-}
-
-func (p *netnsPool) close() {
-	close(p.stop)
-	p.wg.Wait()
-	for {
-		select {
-		case f := <-p.spare:
-			f.Close()
-		default:
-			return
-		}
-	}
-}
 
 // newNetns creates a network namespace on a thread of its own and returns a handle to it.
 func newNetns() (*os.File, error) {
