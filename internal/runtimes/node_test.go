@@ -49,6 +49,8 @@ exports.handler = async (event, context) => {
     case 'rejection':
       Promise.reject(new Error('nobody caught me'));
       return new Promise(() => {});
+    case 'big':
+      return 'x'.repeat(event.size);
     case 'never':
       return new Promise(() => {});
   }
@@ -275,5 +277,23 @@ func TestNodeUncaughtErrors(t *testing.T) {
 	}
 	if resp := f.invoke(t, "req-next", `{}`); resp.FunctionError {
 		t.Errorf("invoke after NodeJsExit = %s, want success", resp.Payload)
+	}
+}
+
+func TestNodeResponseTooLarge(t *testing.T) {
+	r := family(t, Node)
+	f := startFunction(t, r, fnOptions{handler: "index.handler", files: map[string]string{"index.js": nodeIndex},
+		config: runtimeapi.Config{MaxResponseBytes: 1000}})
+	if err := f.waitInit(t); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.invoke(t, "req-big", `{"op":"big","size":300000}`); resp.ErrorType != "Function.ResponseSizeTooLarge" {
+		t.Errorf("oversize response = %+v (%s)", resp, resp.Payload)
+	}
+	if err := f.e.WaitNext(invokeTimeout(t)); err != nil {
+		t.Fatalf("WaitNext after an oversize response = %v; output:\n%s", err, f.out.String())
+	}
+	if resp := f.invoke(t, "req-after", `{}`); resp.FunctionError {
+		t.Errorf("invoke after oversize = %s", resp.Payload)
 	}
 }

@@ -44,6 +44,8 @@ def handler(event, context):
         logger.info("shown after setLevel")
         logger.setLevel(logging.WARNING)
         return "ok"
+    if op == "big":
+        return "x" * event["size"]
     if op == "modules":
         heavy = ("json", "re", "enum", "logging", "traceback", "socket", "http.client", "urllib", "ssl")
         return [m for m in heavy if m in sys.modules]
@@ -259,5 +261,25 @@ func TestPythonStartsLean(t *testing.T) {
 	}
 	if resp := f.invoke(t, "req", `{"op":"modules"}`); string(resp.Payload) != "[]" {
 		t.Errorf("heavy modules loaded by the client: %s", resp.Payload)
+	}
+}
+
+// An oversize response reaches the caller as Lambda's error; the client carries on.
+func TestPythonResponseTooLarge(t *testing.T) {
+	r := family(t, Python)
+	f := startFunction(t, r, fnOptions{handler: "app.handler", files: map[string]string{"app.py": pythonApp},
+		config: runtimeapi.Config{MaxResponseBytes: 1000}})
+	if err := f.waitInit(t); err != nil {
+		t.Fatal(err)
+	}
+	resp := f.invoke(t, "req-big", `{"op":"big","size":300000}`)
+	if resp.ErrorType != "Function.ResponseSizeTooLarge" || string(resp.Payload) != `{"errorMessage":"Response payload size exceeded maximum allowed payload size (1000 bytes).","errorType":"Function.ResponseSizeTooLarge"}` {
+		t.Errorf("oversize response = %+v (%s)", resp, resp.Payload)
+	}
+	if err := f.e.WaitNext(invokeTimeout(t)); err != nil {
+		t.Fatalf("WaitNext after an oversize response = %v; output:\n%s", err, f.out.String())
+	}
+	if resp := f.invoke(t, "req-after", `{"op":"echo"}`); resp.FunctionError {
+		t.Errorf("invoke after oversize = %s", resp.Payload)
 	}
 }

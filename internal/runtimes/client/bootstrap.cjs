@@ -117,11 +117,15 @@ class RuntimeClient {
 
   connect() {
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-    socket.on('data', (chunk) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
+    socket.on('data', (chunk) => {
+      if (this.socket === socket) this.onData(chunk);
+    });
+    // Errors and closes of a socket already replaced concern no request.
+    socket.on('error', (err) => {
+      if (this.socket === socket) this.fail(err);
+    });
     socket.on('close', () => {
-      if (this.socket === socket) this.socket = null;
-      this.fail(new Error('runtime api closed the connection'));
+      if (this.socket === socket) this.fail(new Error('runtime api closed the connection'));
     });
     this.socket = socket;
   }
@@ -129,6 +133,13 @@ class RuntimeClient {
   fail(err) {
     const p = this.pending;
     if (!p) return;
+    if (p.retry && p.size === 0) {
+      // A kept-alive connection closed under a GET that got no answer: send it again, once.
+      p.retry = false;
+      this.socket = null;
+      this.send(p);
+      return;
+    }
     this.pending = null;
     if (this.socket) this.socket.unref();
     p.reject(err);
@@ -136,19 +147,22 @@ class RuntimeClient {
 
   request(method, reqPath, body, headers) {
     return new Promise((resolve, reject) => {
-      if (!this.socket || this.socket.destroyed) this.connect();
-      this.pending = { resolve, reject, chunks: [], size: 0 };
       let head = `${method} ${reqPath} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n`;
       for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
       if (body !== undefined) head += `Content-Length: ${body.length}\r\n`;
       head += '\r\n';
-      this.socket.ref();
-      if (body !== undefined && body.length > 0) {
-        this.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
-      } else {
-        this.socket.write(head, 'latin1');
-      }
+      const data = body !== undefined && body.length > 0 ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : Buffer.from(head, 'latin1');
+      // Only a GET is sent again: a POST may have been acted upon.
+      const retry = body === undefined && this.socket !== null && !this.socket.destroyed;
+      this.send({ resolve, reject, data, retry, chunks: [], size: 0 });
     });
+  }
+
+  send(p) {
+    if (!this.socket || this.socket.destroyed) this.connect();
+    this.pending = p;
+    this.socket.ref();
+    this.socket.write(p.data);
   }
 
   onData(chunk) {
@@ -190,8 +204,13 @@ class RuntimeClient {
       if (body === undefined) return;
     }
     this.pending = null;
-    // Let the event loop drain while no request is in flight.
-    this.socket.unref();
+    if ((p.head.headers.connection || '').toLowerCase() === 'close') {
+      this.socket.destroy();
+      this.socket = null;
+    } else {
+      // Let the event loop drain while no request is in flight.
+      this.socket.unref();
+    }
     p.resolve({ status: p.head.status, headers: p.head.headers, body });
   }
 

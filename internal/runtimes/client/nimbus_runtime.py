@@ -56,8 +56,10 @@ class _RuntimeClient(object):
         if body is not None:
             head += b"Content-Length: %d\r\n" % len(body)
         head += b"\r\n"
-        reused = self.sock is not None
-        for attempt in (0, 1):
+        # Only a GET is sent again, and only on a kept-alive connection that turns out to be
+        # closed: a POST may have been acted upon.
+        retry = self.sock is not None and body is None
+        while True:
             if self.sock is None:
                 self._connect()
             try:
@@ -69,14 +71,14 @@ class _RuntimeClient(object):
                         self.sock.sendall(body)
                 return self._read_response()
             except _StaleConnection:
-                # The server closed a kept-alive connection before answering: resend once.
                 self.close()
-                if not reused or attempt:
+                if not retry:
                     raise ConnectionError("runtime api closed the connection")
             except OSError:
                 self.close()
-                if not reused or attempt:
+                if not retry:
                     raise
+            retry = False
 
     def close(self):
         if self.sock is not None:
