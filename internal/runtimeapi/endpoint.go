@@ -293,7 +293,7 @@ func (e *Endpoint) WaitNext(ctx context.Context) error {
 	case e.state == stateReady:
 		e.mu.Unlock()
 		return nil
-	case e.state == stateInitError:
+	case e.initErr != nil:
 		err := e.initErr
 		e.mu.Unlock()
 		return err
@@ -306,7 +306,7 @@ func (e *Endpoint) WaitNext(ctx context.Context) error {
 	}
 	asked := e.nextAsked
 	var initDone chan struct{} // nil, so never ready, unless Init is still running
-	if e.state == stateStarted {
+	if e.state == stateStarted || e.state == stateInitError {
 		initDone = e.initDone
 	}
 	e.mu.Unlock()
@@ -353,7 +353,8 @@ func (e *Endpoint) Invoke(ctx context.Context, inv Invocation) (Response, error)
 	case e.state == stateClosed:
 		e.mu.Unlock()
 		return Response{}, ErrClosed
-	case e.state == stateInitError:
+	case e.initErr != nil:
+		// (While an init error is still being posted, the invocation waits for it below.)
 		err := e.initErr
 		e.mu.Unlock()
 		return Response{}, err

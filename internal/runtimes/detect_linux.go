@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -113,25 +112,8 @@ func realExecutable(path string, log *slog.Logger) (string, bool) {
 	return real, true
 }
 
-func isELF(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var magic [4]byte
-	_, err = io.ReadFull(f, magic[:])
-	return err == nil && string(magic[:]) == "\x7fELF"
-}
-
 const pythonProbe = `import sys, json
 print(json.dumps({"version": "%d.%d.%d" % sys.version_info[:3], "path": [p for p in sys.path if p]}))`
-
-// PythonFlags are the interpreter flags of the Python runtimes: no site (no scan of the
-// host's site-packages, ~9 ms of every cold start), no bytecode writes (the code is
-// read-only), unbuffered stdout and stderr (print lands in the log at once, as on Lambda).
-// Environment variables such as PYTHONPATH still apply, as on Lambda.
-var PythonFlags = []string{"-S", "-B", "-u"}
 
 func detectPython(ctx context.Context, interp string) (Runtime, error) {
 	out, err := probe(ctx, interp, "-I", "-S", "-c", pythonProbe)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"time"
 )
@@ -23,4 +25,15 @@ func probe(ctx context.Context, argv ...string) ([]byte, error) {
 		return nil, fmt.Errorf("running %s: %w: %s", argv[0], err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return out, nil
+}
+
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "\x7fELF"
 }

@@ -133,6 +133,12 @@ func newCatalog(rs []Runtime) *Catalog {
 	return c
 }
 
+// PythonFlags are the interpreter flags of the Python runtimes: no site (no scan of the
+// host's site-packages, ~9 ms of every cold start), no bytecode writes (the code is
+// read-only), unbuffered stdout and stderr (print lands in the log at once, as on Lambda).
+// Environment variables such as PYTHONPATH still apply, as on Lambda.
+var PythonFlags = []string{"-S", "-B", "-u"}
+
 // Lambda's defaults for the environment's search paths.
 const (
 	defaultPATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
