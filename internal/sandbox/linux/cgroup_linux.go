@@ -42,6 +42,9 @@ type cgroup interface {
 }
 
 type cgroupLimits struct {
+	// noSwap limits memory+swap to memoryBytes. Boot limits leave it out: on v1 the sum may
+	// never be below the memory limit, so a later, higher memory limit would be refused.
+	noSwap      bool
 	memoryBytes int64
 	cpuQuota    time.Duration
 	cpuShares   uint64
@@ -57,6 +60,7 @@ type memoryStats struct {
 
 func limitsFor(s sandbox.Spec) cgroupLimits {
 	return cgroupLimits{
+		noSwap:      true,
 		memoryBytes: int64(s.MemoryMB) << 20,
 		cpuQuota:    sandbox.CPUQuota(s.MemoryMB),
 		cpuShares:   sandbox.CPUShares(s.MemoryMB),
@@ -72,7 +76,7 @@ func (l cgroupLimits) oci(swap bool) *specs.LinuxResources {
 		CPU:    &specs.LinuxCPU{Shares: &l.cpuShares, Quota: &quota, Period: &period},
 		Pids:   &specs.LinuxPids{Limit: &l.pids},
 	}
-	if swap {
+	if swap && l.noSwap {
 		// memory+swap equal to memory: no swap at all.
 		r.Memory.Swap = &l.memoryBytes
 	}

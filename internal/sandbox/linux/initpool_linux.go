@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -55,17 +56,22 @@ var bootLimits = cgroupLimits{
 type initPool struct {
 	spawn func() (*proc, error)
 	ready chan *proc
-	wake  chan struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	// free holds a token for each init the pool may still make, so that no more than
+	// initPoolSize exist, counting the one being made.
+	free chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newInitPool(spawn func() (*proc, error)) *initPool {
 	p := &initPool{
 		spawn: spawn,
 		ready: make(chan *proc, initPoolSize),
-		wake:  make(chan struct{}, 1),
+		free:  make(chan struct{}, initPoolSize),
 		stop:  make(chan struct{}),
+	}
+	for range initPoolSize {
+		p.free <- struct{}{}
 	}
 	p.wg.Go(p.fill)
 	return p
@@ -75,6 +81,7 @@ func newInitPool(spawn func() (*proc, error)) *initPool {
 func (p *initPool) get() (*proc, error) {
 	select {
 	case pr := <-p.ready:
+		p.free <- struct{}{}
 		return pr, nil
 	default:
 		return p.spawn()
@@ -83,26 +90,23 @@ func (p *initPool) get() (*proc, error) {
 
 func (p *initPool) fill() {
 	for {
+		select {
+		case <-p.free:
+		case <-p.stop:
+			return
+		}
 		pr, err := p.spawn()
 		if err != nil {
-			// get starts its own and reports the error; try again when it has been asked.
+			// get starts its own and reports the error; the pool tries again later.
+			p.free <- struct{}{}
 			select {
-			case <-p.wake:
-				continue
+			case <-time.After(time.Second):
 			case <-p.stop:
 				return
 			}
+			continue
 		}
-		select {
-		case p.ready <- pr:
-			select {
-			case p.wake <- struct{}{}:
-			default:
-			}
-		case <-p.stop:
-			pr.discard()
-			return
-		}
+		p.ready <- pr // never blocks: a token was taken
 	}
 }
 

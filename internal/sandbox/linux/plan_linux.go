@@ -46,9 +46,11 @@ var devices = []struct {
 // checked to exist rather than created.
 type planner struct {
 	// root is the host directory the new root tmpfs is mounted on.
-	root  string
-	ops   []nsinit.Op
-	nodes map[string]*node
+	root string
+	// hostRoot prefixes every host path the planner looks at; tests point it at a fake host.
+	hostRoot string
+	ops      []nsinit.Op
+	nodes    map[string]*node
 }
 
 type nodeKind int
@@ -69,7 +71,12 @@ type node struct {
 // buildPlan returns the init's plan for spec, which must have passed Validate. rootDir is the
 // host mount point of the new root; seccompProg is the assembled filter.
 func buildPlan(spec sandbox.Spec, rootDir string, seccompProg []byte) (*nsinit.Plan, error) {
-	p := &planner{root: rootDir, nodes: map[string]*node{"/": {kind: dirNode}}}
+	return planner{root: rootDir}.build(spec, seccompProg)
+}
+
+func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, error) {
+	rootDir := p.root
+	p.nodes = map[string]*node{"/": {kind: dirNode}}
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "tmpfs", Path: rootDir, FSType: "tmpfs",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: rootFSOptions})
 	for _, d := range []string{"/etc", "/var", sandbox.TaskDir, sandbox.RuntimeDir, sandbox.LayerDir, sandbox.TmpDir, "/proc", "/dev"} {
@@ -163,7 +170,7 @@ func (p *planner) dev() {
 
 // bind plans a read-only bind mount of host path source at target inside the new root.
 func (p *planner) bind(source, target string, mirror bool) error {
-	real, err := filepath.EvalSymlinks(source)
+	real, err := filepath.EvalSymlinks(p.hostRoot + source)
 	if err != nil {
 		return fmt.Errorf("%w: mount %s: %w", sandbox.ErrInvalidSpec, source, err)
 	}
@@ -195,8 +202,8 @@ func (p *planner) mountPoint(target string, isDir, mirror bool) (string, error) 
 		last := len(rest) == 1
 		n, ok := p.nodes[next]
 		if !ok && mirror {
-			if fi, err := os.Lstat(next); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-				link, err := os.Readlink(next)
+			if fi, err := os.Lstat(p.hostRoot + next); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				link, err := os.Readlink(p.hostRoot + next)
 				if err != nil {
 					return "", err
 				}

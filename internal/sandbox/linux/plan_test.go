@@ -1,0 +1,142 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/nimbusfaas/nimbus/internal/sandbox"
+	"github.com/nimbusfaas/nimbus/internal/sandbox/linux/nsinit"
+)
+
+// fakeHost builds a merged-/usr host like Debian's: /lib and /lib64 are relative symlinks
+// into /usr, and python3 is a symlink to python3.11.
+func fakeHost(t *testing.T) string {
+	t.Helper()
+	h := t.TempDir()
+	for _, d := range []string{"usr/lib64", "usr/lib/x86_64-linux-gnu", "usr/lib/python3.11/encodings", "usr/bin", "code", "runtime"} {
+		if err := os.MkdirAll(filepath.Join(h, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"usr/bin/python3.11", "usr/lib64/ld-linux-x86-64.so.2", "code/bootstrap"} {
+		if err := os.WriteFile(filepath.Join(h, f), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"lib": "usr/lib", "lib64": "usr/lib64", "usr/bin/python3": "python3.11"} {
+		if err := os.Symlink(target, filepath.Join(h, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// render shows a plan's steps after the fixed skeleton, with host paths made readable.
+func render(p *nsinit.Plan, root, host string) []string {
+	var out []string
+	in := func(s string) string { return strings.TrimPrefix(s, root) }
+	for _, op := range p.Ops {
+		var s string
+		switch op.Kind {
+		case nsinit.OpMkdir:
+			s = "mkdir " + in(op.Path)
+		case nsinit.OpSymlink:
+			s = "symlink " + in(op.Path) + " -> " + op.Source
+		case nsinit.OpWriteFile:
+			s = "file " + in(op.Path)
+		case nsinit.OpMount:
+			switch {
+			case op.Flags&unix.MS_BIND != 0 && op.Flags&unix.MS_REMOUNT != 0:
+				s = "ro " + in(op.Path)
+			case op.Flags&unix.MS_BIND != 0:
+				s = "bind " + in(op.Path) + " <- " + strings.Replace(op.Source, host, "HOST", 1)
+			default:
+				s = fmt.Sprintf("mount %s %s", op.FSType, in(op.Path))
+			}
+		default:
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestPlanMounts(t *testing.T) {
+	host := fakeHost(t)
+	spec := sandbox.Spec{
+		ID: "p", Args: []string{"/usr/bin/python3"}, CodeDir: "/code", RuntimeDir: "/runtime",
+		Mounts: []sandbox.Mount{
+			{Source: "/usr/lib/python3.11"},
+			{Source: "/usr/bin/python3"},
+			{Source: "/lib64"},
+			{Source: "/lib/x86_64-linux-gnu"},
+			{Source: "/usr/lib/python3.11/encodings", Target: "/usr/lib/python3.11/encodings"},
+		},
+	}.WithDefaults()
+	p, err := planner{root: "/R", hostRoot: host}.build(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(p, "/R", host)
+	// Skip the skeleton (root tmpfs, its directories and /etc) to the first bind.
+	for i, s := range got {
+		if strings.HasPrefix(s, "bind ") {
+			got = got[i:]
+			break
+		}
+	}
+	want := []string{
+		"bind /var/task <- HOST/code", "ro /var/task",
+		"bind /var/runtime <- HOST/runtime", "ro /var/runtime",
+		// /lib is a symlink on the host, so it is one inside too.
+		"symlink /lib -> usr/lib", "mkdir /usr", "mkdir /usr/lib", "mkdir /usr/lib/x86_64-linux-gnu",
+		"bind /usr/lib/x86_64-linux-gnu <- HOST/usr/lib/x86_64-linux-gnu", "ro /usr/lib/x86_64-linux-gnu",
+		"symlink /lib64 -> usr/lib64", "mkdir /usr/lib64",
+		"bind /usr/lib64 <- HOST/usr/lib64", "ro /usr/lib64",
+		"mkdir /usr/bin", "symlink /usr/bin/python3 -> python3.11", "file /usr/bin/python3.11",
+		"bind /usr/bin/python3.11 <- HOST/usr/bin/python3.11", "ro /usr/bin/python3.11",
+		"mkdir /usr/lib/python3.11",
+		"bind /usr/lib/python3.11 <- HOST/usr/lib/python3.11", "ro /usr/lib/python3.11",
+		// Inside an earlier read-only mount, the mount point already exists on the host.
+		"bind /usr/lib/python3.11/encodings <- HOST/usr/lib/python3.11/encodings", "ro /usr/lib/python3.11/encodings",
+		"mount tmpfs /tmp", "mount tmpfs /dev",
+	}
+	if diff := cmp.Diff(want, got[:len(want)]); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	if p.UID != 993 || p.GID != 990 || p.NoFile != 1024 || p.Path != "/usr/bin/python3" || p.Dir != "/var/task" {
+		t.Errorf("plan process = uid %d gid %d nofile %d path %s dir %s", p.UID, p.GID, p.NoFile, p.Path, p.Dir)
+	}
+	last := p.Ops[len(p.Ops)-1]
+	if last.Path != "/" || last.Flags&unix.MS_RDONLY == 0 || p.Ops[len(p.Ops)-2].Kind != nsinit.OpPivotRoot {
+		t.Errorf("plan does not end with pivot_root and a read-only root: %+v", p.Ops[len(p.Ops)-2:])
+	}
+}
+
+func TestPlanRejects(t *testing.T) {
+	host := fakeHost(t)
+	if err := unix.Mkfifo(filepath.Join(host, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, mounts := range map[string][]sandbox.Mount{
+		"missing source":      {{Source: "/nope"}},
+		"fifo":                {{Source: "/fifo"}},
+		"twice the same":      {{Source: "/usr/lib"}, {Source: "/usr/lib64", Target: "/usr/lib"}},
+		"not inside a mount":  {{Source: "/usr/lib"}, {Source: "/usr/bin", Target: "/usr/lib/newdir"}},
+		"dir over a file":     {{Source: "/usr/bin/python3.11", Target: "/x"}, {Source: "/usr/bin", Target: "/x/y"}},
+		"file over a dir":     {{Source: "/usr/bin/python3.11", Target: "/etc"}},
+		"dir inside /etc/...": {{Source: "/usr/lib", Target: "/etc/passwd"}},
+	} {
+		spec := sandbox.Spec{ID: "p", Args: []string{"/x"}, CodeDir: "/code", Mounts: mounts}.WithDefaults()
+		if _, err := (planner{root: "/R", hostRoot: host}).build(spec, nil); !errors.Is(err, sandbox.ErrInvalidSpec) {
+			t.Errorf("%s: build = %v, want ErrInvalidSpec", name, err)
+		}
+	}
+}
