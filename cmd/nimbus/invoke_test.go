@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// requireRoot skips tests that run functions: the sandbox needs root.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running functions needs root (namespaces and cgroups); CI runs as root")
+	}
+}
+
+var (
+	goFuncOnce sync.Once
+	goFuncZip  []byte
+	goFuncErr  error
+)
+
+// goFunction builds testdata/gofunc, an unmodified aws-lambda-go function, into a zip holding
+// an executable bootstrap.
+func goFunction(t *testing.T) []byte {
+	t.Helper()
+	goFuncOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gofunc-")
+		if err != nil {
+			goFuncErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "bootstrap")
+		build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "./testdata/gofunc")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if out, err := build.CombinedOutput(); err != nil {
+			goFuncErr = errors.New(string(out))
+			return
+		}
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			goFuncErr = err
+			return
+		}
+		goFuncZip = zipOf(t, map[string]string{"bootstrap*": string(b)})
+	})
+	if goFuncErr != nil {
+		t.Fatalf("building the Go function: %v", goFuncErr)
+	}
+	return goFuncZip
+}
+
+// create makes a function and waits until it is Active.
+func create(t *testing.T, c *lambdasdk.Client, in *lambdasdk.CreateFunctionInput) {
+	t.Helper()
+	if in.Role == nil {
+		in.Role = aws.String("arn:aws:iam::000000000000:role/lambda-role")
+	}
+	if _, err := c.CreateFunction(context.Background(), in); err != nil {
+		t.Fatalf("CreateFunction(%s) = %v", aws.ToString(in.FunctionName), err)
+	}
+	waitActive(t, c, aws.ToString(in.FunctionName))
+}
+
+func createGo(t *testing.T, c *lambdasdk.Client, name string, change func(*lambdasdk.CreateFunctionInput)) {
+	t.Helper()
+	in := &lambdasdk.CreateFunctionInput{FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023,
+		Handler: aws.String("bootstrap"), Code: codeOf(goFunction(t))}
+	if change != nil {
+		change(in)
+	}
+	create(t, c, in)
+}
+
+// invoke calls the function with payload, with the log tail.
+func invoke(t *testing.T, c *lambdasdk.Client, name, payload string) *lambdasdk.InvokeOutput {
+	t.Helper()
+	out, err := c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String(name),
+		Payload: []byte(payload), LogType: types.LogTypeTail})
+	if err != nil {
+		t.Fatalf("Invoke(%s, %s) = %v", name, payload, err)
+	}
+	return out
+}
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("response %q is not a JSON object: %v", b, err)
+	}
+	return m
+}
+
+func logTail(t *testing.T, out *lambdasdk.InvokeOutput) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	if err != nil {
+		t.Fatalf("LogResult is not base64: %v", err)
+	}
+	return string(b)
+}
+
+// wantFunctionError checks an Unhandled function error with the given errorType.
+func wantFunctionError(t *testing.T, out *lambdasdk.InvokeOutput, errorType, msgPart string) map[string]any {
+	t.Helper()
+	body := decode(t, out.Payload)
+	if aws.ToString(out.FunctionError) != "Unhandled" || out.StatusCode != 200 || body["errorType"] != errorType ||
+		!strings.Contains(body["errorMessage"].(string), msgPart) {
+		t.Fatalf("Invoke = status %d FunctionError %q body %s; want 200 Unhandled %s containing %q",
+			out.StatusCode, aws.ToString(out.FunctionError), out.Payload, errorType, msgPart)
+	}
+	return body
+}
+
+func TestInvokeGoFunction(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	createGo(t, c, "go-fn", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(7) })
+
+	out := invoke(t, c, "go-fn", `{"action":"hello","name":"nimbus"}`)
+	body := decode(t, out.Payload)
+	if out.StatusCode != 200 || out.FunctionError != nil || body["hello"] != "nimbus" ||
+		body["arn"] != "arn:aws:lambda:us-east-1:000000000000:function:go-fn" || aws.ToString(out.ExecutedVersion) != "$LATEST" {
+		t.Fatalf("Invoke hello = %d %v %s", out.StatusCode, out.FunctionError, out.Payload)
+	}
+	tail := logTail(t, out)
+	for _, want := range []string{"START RequestId: " + body["requestId"].(string) + " Version: $LATEST", "hello from go to nimbus",
+		"END RequestId: " + body["requestId"].(string), "REPORT RequestId: ", "Billed Duration: ", "Memory Size: 128 MB", "Max Memory Used: ", "Init Duration: "} {
+		if !strings.Contains(tail, want) {
+			t.Errorf("log tail lacks %q:\n%s", want, tail)
+		}
+	}
+	// Init Duration is on the first REPORT only.
+	if tail := logTail(t, invoke(t, c, "go-fn", `{"action":"hello"}`)); strings.Contains(tail, "Init Duration") {
+		t.Errorf("warm invoke reports an Init Duration:\n%s", tail)
+	}
+
+	wantFunctionError(t, invoke(t, c, "go-fn", `{"action":"error"}`), "errorString", "something went wrong")
+
+	body = decode(t, invoke(t, c, "go-fn", `{"action":"deadline"}`).Payload)
+	if body["hasDeadline"] != true || body["remainingMs"].(float64) < 5000 || body["remainingMs"].(float64) > 7000 {
+		t.Errorf("deadline seen by the function = %v, want about 7 s away", body)
+	}
+
+	cc := base64.StdEncoding.EncodeToString([]byte(`{"client":{"app_title":"tests"},"custom":{"k":"v"}}`))
+	out, err := c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("go-fn"),
+		Payload: []byte(`{"action":"clientcontext"}`), ClientContext: aws.String(cc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := decode(t, out.Payload); body["client"] != "tests" || body["custom"].(map[string]any)["k"] != "v" {
+		t.Errorf("client context seen by the function = %s", out.Payload)
+	}
+
+	body = decode(t, invoke(t, c, "go-fn", `{"action":"env"}`).Payload)
+	if body["function"] != "go-fn" || body["memory"] != "128" || body["logGroup"] != "/aws/lambda/go-fn" {
+		t.Errorf("environment seen by the function = %v", body)
+	}
+
+	// A panic is returned as the function's error, and the next invoke works in a new environment.
+	before := decode(t, invoke(t, c, "go-fn", `{"action":"init"}`).Payload)["init"]
+	wantFunctionError(t, invoke(t, c, "go-fn", `{"action":"panic"}`), "string", "boom")
+	after := decode(t, invoke(t, c, "go-fn", `{"action":"init"}`).Payload)
+	if after["init"] == before {
+		t.Errorf("after a panic the same environment served again")
+	}
+
+	// DryRun runs nothing.
+	dry, err := c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("go-fn"), InvocationType: types.InvocationTypeDryRun})
+	if err != nil || dry.StatusCode != 204 {
+		t.Errorf("DryRun = %v, %v; want 204", dry, err)
+	}
+}
+
+func TestInvokeFailures(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	createGo(t, c, "fails", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(1) })
+
+	body := wantFunctionError(t, invoke(t, c, "fails", `{"action":"sleep","millis":3000}`), "Sandbox.Timedout", "Task timed out after 1.00 seconds")
+	if !strings.HasPrefix(body["errorMessage"].(string), "RequestId: ") {
+		t.Errorf("timeout message = %q", body["errorMessage"])
+	}
+	out := invoke(t, c, "fails", `{"action":"crash"}`)
+	wantFunctionError(t, out, "Runtime.ExitError", "Runtime exited with error: exit status 3")
+	if !strings.Contains(logTail(t, out), "crashing now") {
+		t.Errorf("the crashing function's output is not in its log:\n%s", logTail(t, out))
+	}
+	wantFunctionError(t, invoke(t, c, "fails", `{"action":"oom","mb":400}`), "Runtime.OutOfMemory", "Runtime exited with error: signal: killed")
+	wantFunctionError(t, invoke(t, c, "fails", `{"action":"big","mb":7}`), "Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
+	// After all that, the function still works.
+	if body := decode(t, invoke(t, c, "fails", `{"action":"hello","name":"again"}`).Payload); body["hello"] != "again" {
+		t.Errorf("after failures Invoke = %v", body)
+	}
+
+	_, err := c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("fails"), Payload: []byte(strings.Repeat("x", 6<<20+1))})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "RequestEntityTooLargeException" ||
+		ae.ErrorMessage() != "Request must be smaller than 6291456 bytes for the InvokeFunction operation" {
+		t.Errorf("oversized Invoke = %v, want RequestEntityTooLargeException", err)
+	}
+	_, err = c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("fails"), Payload: []byte("not json")})
+	var irc *types.InvalidRequestContentException
+	if !errors.As(err, &irc) {
+		t.Errorf("non-JSON Invoke = %v, want InvalidRequestContentException", err)
+	}
+	_, err = c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("missing")})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) || aws.ToString(nf.Message) != "Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing:$LATEST" {
+		t.Errorf("Invoke of a missing function = %v", err)
+	}
+	// An empty payload is {}.
+	if out, err := c.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("fails")}); err != nil ||
+		!strings.Contains(string(out.Payload), `unknown action \"\"`) {
+		t.Errorf("Invoke without a payload = %s, %v", out.Payload, err)
+	}
+}
+
+func TestParallelInvokesScaleOutThenReuse(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	createGo(t, c, "slow", nil)
+	const n = 8
+	inits := func() map[string]bool {
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := decode(t, invoke(t, c, "slow", `{"action":"sleep","millis":1500}`).Payload)
+				mu.Lock()
+				seen[body["init"].(string)] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return seen
+	}
+	first := inits()
+	if len(first) != n {
+		t.Fatalf("%d parallel invokes ran in %d environments, want %d", n, len(first), n)
+	}
+	second := inits()
+	for id := range second {
+		if !first[id] {
+			t.Errorf("second round started a new environment %s instead of reusing one", id)
+		}
+	}
+}
+
+const pythonFull = `
+import json, logging, os, sys
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+INITS = {"count": 0}
+INITS["count"] += 1
+
+def handler(event, context):
+    print("print line", event.get("n"))
+    logger.info("logging line %s", event.get("n"))
+    if event.get("fail"):
+        raise ValueError("bad value " + str(event.get("n")))
+    return {
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "group": context.log_group_name,
+        "stream": context.log_stream_name,
+        "remaining": context.get_remaining_time_in_millis(),
+        "inits": INITS["count"],
+    }
+`
+
+func TestInvokePythonAndNode(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("py"), Runtime: pythonRuntime(t),
+		Handler: aws.String("app.handler"), Code: codeOf(zipOf(t, map[string]string{"app.py": pythonFull}))})
+	out := invoke(t, c, "py", `{"n": 1}`)
+	body := decode(t, out.Payload)
+	if body["function_name"] != "py" || body["function_version"] != "$LATEST" || body["memory"] != "128" ||
+		body["group"] != "/aws/lambda/py" || body["remaining"].(float64) <= 0 || body["arn"] != "arn:aws:lambda:us-east-1:000000000000:function:py" {
+		t.Errorf("Python context = %v", body)
+	}
+	tail := logTail(t, out)
+	if !strings.Contains(tail, "print line 1") || !strings.Contains(tail, "[INFO]") || !strings.Contains(tail, "logging line 1") {
+		t.Errorf("Python log tail lacks print and logging lines:\n%s", tail)
+	}
+	errBody := wantFunctionError(t, invoke(t, c, "py", `{"n": 2, "fail": true}`), "ValueError", "bad value 2")
+	if st, ok := errBody["stackTrace"].([]any); !ok || len(st) == 0 {
+		t.Errorf("Python error has no stackTrace: %v", errBody)
+	}
+	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("py-import"), Runtime: pythonRuntime(t),
+		Handler: aws.String("missing.handler"), Code: codeOf(zipOf(t, map[string]string{"app.py": pythonFull}))})
+	wantFunctionError(t, invoke(t, c, "py-import", `{}`), "Runtime.ImportModuleError", "Unable to import module 'missing'")
+
+	node := nodeRuntime(t)
+	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("node"), Runtime: node, Handler: aws.String("index.handler"),
+		Code: codeOf(zipOf(t, map[string]string{"index.mjs": `
+export const handler = async (event, context) => {
+  console.log("node says", event.n);
+  if (event.fail) throw new TypeError("node failed");
+  return { n: event.n, requestId: context.awsRequestId, remaining: context.getRemainingTimeInMillis() };
+};`}))})
+	out = invoke(t, c, "node", `{"n": 5}`)
+	if body := decode(t, out.Payload); body["n"] != float64(5) || body["remaining"].(float64) <= 0 {
+		t.Errorf("Node result = %v", body)
+	}
+	if tail := logTail(t, out); !strings.Contains(tail, "node says 5") {
+		t.Errorf("Node log tail lacks console.log:\n%s", tail)
+	}
+	wantFunctionError(t, invoke(t, c, "node", `{"fail": true}`), "TypeError", "node failed")
+	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("node-cjs"), Runtime: node, Handler: aws.String("index.handler"),
+		Code: codeOf(zipOf(t, map[string]string{"index.js": `exports.handler = (event, context, callback) => callback(null, {cb: true});`}))})
+	if body := decode(t, invoke(t, c, "node-cjs", `{}`).Payload); body["cb"] != true {
+		t.Errorf("Node callback handler = %v", body)
+	}
+}

@@ -1,0 +1,64 @@
+// Command nimbus is the Nimbus server and its command line: `nimbus server` runs the platform,
+// the other subcommands talk to a running server through the public Lambda API.
+//
+// The same binary is the init of every execution environment: the sandbox re-executes it, and
+// the sandbox/linux/nsinit package takes over that process while packages initialise, before
+// main runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintln(os.Stderr, "nimbus:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the process with a status and no further message (the command has already
+// said what went wrong).
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usage = `Nimbus runs AWS Lambda functions on your own machines.
+
+Usage:
+  nimbus server [flags]     start the server (Lambda API, invoker, store)
+  nimbus env                print the exports that point the aws CLI, boto3 and SDKs at Nimbus
+
+Run "nimbus <command> -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "server":
+		return runServer(ctx, args[1:], stdout, stderr)
+	case "env":
+		return runEnv(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "nimbus: unknown command %q\n\n%s", args[0], usage)
+	return exitError(2)
+}

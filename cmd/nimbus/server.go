@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/internal/environment"
+	"github.com/nimbusfaas/nimbus/internal/invoker"
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+	"github.com/nimbusfaas/nimbus/internal/logs"
+	"github.com/nimbusfaas/nimbus/internal/natsd"
+	"github.com/nimbusfaas/nimbus/internal/runtimes"
+	"github.com/nimbusfaas/nimbus/internal/sandbox/linux"
+	"github.com/nimbusfaas/nimbus/internal/store"
+)
+
+// defaultListen is loopback only: the API gives full control of the machine's functions.
+const defaultListen = "127.0.0.1:9320"
+
+type serverFlags struct {
+	listen, dataDir, region, accountID, natsURL, natsListen string
+	memoryBudgetMB                                        int
+	keepWarm, logRetention                                time.Duration
+	verbose                                               bool
+}
+
+func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
+	var f serverFlags
+	fs := flag.NewFlagSet("nimbus server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.listen, "listen", defaultListen, "address of the Lambda API (host:port; port 0 picks one)")
+	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where functions, code, logs and keys are kept")
+	fs.StringVar(&f.region, "region", "us-east-1", "the region this server answers as")
+	fs.StringVar(&f.accountID, "account-id", "000000000000", "the 12-digit account id in ARNs")
+	fs.StringVar(&f.natsURL, "nats-url", "", "use this NATS JetStream cluster instead of the embedded server")
+	fs.StringVar(&f.natsListen, "nats-listen", "", "also let NATS clients reach the embedded server at host:port")
+	fs.IntVar(&f.memoryBudgetMB, "memory-budget", 0, "memory (MB) environments may use in total (default: half the machine's memory)")
+	fs.DurationVar(&f.keepWarm, "keep-warm", 10*time.Minute, "how long an idle environment is kept for reuse")
+	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
+	fs.BoolVar(&f.verbose, "v", false, "log debug details")
+	if err := fs.Parse(args); err != nil {
+		return f, exitError(2)
+	}
+	if len(f.accountID) != 12 || strings.Trim(f.accountID, "0123456789") != "" {
+		return f, fmt.Errorf("--account-id must be 12 digits, not %q", f.accountID)
+	}
+	return f, nil
+}
+
+// runServer starts every part of the platform, serves until ctx ends, then stops them in
+// reverse order.
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseServerFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating the data dir: %w", err)
+	}
+	loc := lambda.Location{Region: f.region, AccountID: f.accountID}
+
+	nc, err := natsd.Start(ctx, natsd.Config{DataDir: f.dataDir, URL: f.natsURL, Listen: f.natsListen, Logger: log})
+	if err != nil {
+		return fmt.Errorf("starting NATS: %w", err)
+	}
+	defer nc.Close()
+	st, err := store.Open(ctx, nc.JetStream(), store.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer st.Close()
+	code, err := store.NewCodeCache(store.CodeCacheConfig{Dir: filepath.Join(f.dataDir, "code"), Fetch: st.GetCode})
+	if err != nil {
+		return err
+	}
+	logSvc, err := logs.New(ctx, logs.Config{JetStream: nc.JetStream(), MaxAge: f.logRetention, Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the log store: %w", err)
+	}
+	defer logSvc.Close(context.Background())
+
+	catalog, err := runtimes.Detect(ctx, runtimes.Config{SearchPath: interpreterSearchPath(), Logger: log})
+	if err != nil {
+		return fmt.Errorf("detecting runtimes: %w", err)
+	}
+	runtimeDir := filepath.Join(f.dataDir, "runtime")
+	if err := os.MkdirAll(runtimeDir, 0o755); err != nil {
+		return err
+	}
+	if err := catalog.WriteRuntimeDir(ctx, runtimeDir); err != nil {
+		return err
+	}
+
+	// Each data dir gets its own sandbox namespace, so that two servers on one machine (or a
+	// test suite) never clean up each other's environments.
+	instance := instanceName(f.dataDir)
+	driver, err := linux.New(linux.Config{
+		RunDir:       filepath.Join("/run/nimbus", instance),
+		CgroupParent: "nimbus-" + instance,
+		Logger:       log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the sandbox driver: %w", err)
+	}
+	defer driver.Close()
+
+	launcher := environment.New(environment.Config{
+		Driver: driver, Runtimes: catalog, RuntimeDir: runtimeDir, Code: code, Logs: logSvc,
+		Location: loc, Logger: log,
+	})
+	budget := f.memoryBudgetMB
+	if budget == 0 {
+		budget = defaultMemoryBudgetMB()
+	}
+	inv := invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm, Logger: log})
+	defer inv.Close()
+	go inv.Run(ctx, max(f.keepWarm/10, time.Second))
+	go sweepCode(ctx, st, log)
+
+	key, err := auth.LoadOrCreateAdmin(f.dataDir)
+	if err != nil {
+		return fmt.Errorf("loading the admin key: %w", err)
+	}
+	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key)})
+	if err != nil {
+		return err
+	}
+	apiServer := api.New(api.Config{
+		Catalog:  st,
+		Runtimes: catalog,
+		PrepareCode: func(ctx context.Context, zip []byte) error {
+			_, err := code.Put(ctx, zip)
+			return err
+		},
+		Auth:     verifier,
+		CodeKey:  key,
+		Location: loc,
+		Invoker:  inv,
+		Logger:   log,
+	})
+	if err := apiServer.ActivatePending(ctx); err != nil {
+		return err
+	}
+
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.listen, err)
+	}
+	endpoint := "http://" + lis.Addr().String()
+	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	fmt.Fprintf(stdout, "nimbus: serving the Lambda API at %s\n", endpoint)
+	fmt.Fprintf(stdout, "nimbus: runtimes: %s\n", strings.Join(catalog.Names(), ", "))
+	fmt.Fprintf(stdout, "nimbus: point the aws CLI at it with: eval \"$(nimbus env --data-dir %s)\"\n", f.dataDir)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// instanceName is a short stable name for a data dir.
+func instanceName(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return hex.EncodeToString(sum[:4])
+}
+
+// interpreterSearchPath is where runtimes look for Python and Node: the standard places, then
+// the directory of the `node` on PATH (nvm and tarball installs live elsewhere). Shims such as
+// pyenv's are skipped by the runtimes package itself.
+func interpreterSearchPath() []string {
+	dirs := append([]string{}, runtimes.DefaultSearchPath...)
+	if p, err := exec.LookPath("node"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+	}
+	return dirs
+}
+
+// defaultMemoryBudgetMB is half of the machine's memory.
+func defaultMemoryBudgetMB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 4096
+	}
+	var kb int
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+		}
+	}
+	if kb == 0 {
+		return 4096
+	}
+	return kb / 1024 / 2
+}
+
+// sweepCode deletes code that no function uses any more, every few minutes.
+func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := st.SweepCode(ctx, store.DefaultCodeMinAge); err != nil {
+				log.Warn("sweeping unused code", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,73 @@
+// Command gofunc is an unmodified aws-lambda-go function that the tests build, zip and run
+// through Nimbus. The event's "action" picks what it does.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type event struct {
+	Action string `json:"action"`
+	Name   string `json:"name"`
+	MB     int    `json:"mb"`
+	Millis int    `json:"millis"`
+}
+
+// initID tells environments apart: each Init gets its own.
+var (
+	initID      = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	invocations int
+)
+
+func handle(ctx context.Context, ev event) (any, error) {
+	invocations++
+	lc, _ := lambdacontext.FromContext(ctx)
+	switch ev.Action {
+	case "hello":
+		fmt.Println("hello from go to", ev.Name)
+		return map[string]any{"hello": ev.Name, "requestId": lc.AwsRequestID, "arn": lc.InvokedFunctionArn}, nil
+	case "error":
+		return nil, errors.New("something went wrong")
+	case "panic":
+		panic("boom")
+	case "deadline":
+		d, ok := ctx.Deadline()
+		return map[string]any{"hasDeadline": ok, "remainingMs": time.Until(d).Milliseconds()}, nil
+	case "clientcontext":
+		return map[string]any{"custom": lc.ClientContext.Custom, "client": lc.ClientContext.Client.AppTitle}, nil
+	case "sleep":
+		time.Sleep(time.Duration(ev.Millis) * time.Millisecond)
+		return map[string]any{"init": initID, "invocations": invocations}, nil
+	case "init":
+		return map[string]any{"init": initID, "invocations": invocations}, nil
+	case "env":
+		return map[string]any{"function": os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "memory": os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+			"logGroup": os.Getenv("AWS_LAMBDA_LOG_GROUP_NAME"), "home": os.Getenv("HOME")}, nil
+	case "oom":
+		var hoard [][]byte
+		for i := 0; i < ev.MB; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			hoard = append(hoard, b)
+		}
+		return len(hoard), nil
+	case "crash":
+		fmt.Println("crashing now")
+		os.Exit(3)
+	case "big":
+		return strings.Repeat("x", ev.MB<<20), nil
+	}
+	return nil, fmt.Errorf("unknown action %q", ev.Action)
+}
+
+func main() { lambda.Start(handle) }
