@@ -241,7 +241,9 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		{"memory too big", func(in *lambdasdk.CreateFunctionInput) { in.MemorySize = aws.Int32(10241) }, "ValidationException", "memorySize"},
 		{"timeout zero", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(0) }, "ValidationException", "timeout"},
 		{"timeout too long", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(901) }, "ValidationException", "timeout"},
-		{"ephemeral too small", func(in *lambdasdk.CreateFunctionInput) { in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(100)} }, "ValidationException", "ephemeralStorage"},
+		{"ephemeral too small", func(in *lambdasdk.CreateFunctionInput) {
+			in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(100)}
+		}, "ValidationException", "ephemeralStorage"},
 		{"unknown runtime", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = "cobol1.0" }, "InvalidParameterValueException", "Member must satisfy enum value set"},
 		{"no handler", func(in *lambdasdk.CreateFunctionInput) { in.Handler = nil }, "InvalidParameterValueException", "Handler"},
 		{"handler with space", func(in *lambdasdk.CreateFunctionInput) { in.Handler = aws.String("a b") }, "ValidationException", "handler"},

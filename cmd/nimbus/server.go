@@ -34,9 +34,9 @@ const defaultListen = "127.0.0.1:9320"
 
 type serverFlags struct {
 	listen, dataDir, region, accountID, natsURL, natsListen string
-	memoryBudgetMB                                        int
-	keepWarm, logRetention                                time.Duration
-	verbose                                               bool
+	memoryBudgetMB                                          int
+	keepWarm, logRetention                                  time.Duration
+	verbose                                                 bool
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
