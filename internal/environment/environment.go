@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ type Environment struct {
 	driver   Driver
 	endpoint *runtimeapi.Endpoint
 	stream   *logs.Stream
+	// output is the write end of the log stream's pipe, where the sandbox copies the
+	// runtime's stdout and stderr.
+	output *os.File
 	log      *slog.Logger
 	created  bool
 
@@ -161,6 +165,9 @@ func (e *Environment) Destroy() {
 			}
 		}
 		e.endpoint.Close()
+		if e.output != nil {
+			e.output.Close()
+		}
 		e.stream.Close()
 		e.endLife()
 	})

@@ -131,7 +131,7 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	if err != nil {
 		return nil, err
 	}
-	defer out.Close() // the sandbox holds its own copy
+	e.output = out
 	spec := sandbox.Spec{
 		ID:                 e.id,
 		Args:               argv,
