@@ -202,7 +202,16 @@ func TestInvokeFailures(t *testing.T) {
 	if !strings.Contains(logTail(t, out), "crashing now") {
 		t.Errorf("the crashing function's output is not in its log:\n%s", logTail(t, out))
 	}
-	wantFunctionError(t, invoke(t, c, "fails", `{"action":"oom","mb":400}`), "Runtime.OutOfMemory", "Runtime exited with error: signal: killed")
+	// The kernel reclaims what it can before it kills, which can take a few seconds.
+	createGo(t, c, "hog", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(30) })
+	out = invoke(t, c, "hog", `{"action":"oom","mb":400}`)
+	wantFunctionError(t, out, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed")
+	if tail := logTail(t, out); !strings.Contains(tail, "Max Memory Used: 128 MB") || !strings.Contains(tail, "Error Type: Runtime.OutOfMemory") {
+		t.Errorf("REPORT of an OOM kill:\n%s", tail)
+	}
+	if out := invoke(t, c, "hog", `{"action":"oom","mb":20}`); string(out.Payload) != "20" || out.FunctionError != nil {
+		t.Errorf("after the OOM kill, allocating 20 MB = %s", out.Payload)
+	}
 	wantFunctionError(t, invoke(t, c, "fails", `{"action":"big","mb":7}`), "Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
 	// After all that, the function still works.
 	if body := decode(t, invoke(t, c, "fails", `{"action":"hello","name":"again"}`).Payload); body["hello"] != "again" {
