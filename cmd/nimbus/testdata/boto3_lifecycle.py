@@ -1,0 +1,63 @@
+"""Drives a function's lifecycle through boto3, configured only by `nimbus env`'s variables.
+
+Arguments: the Python runtime name, and "invoke" when functions can run here."""
+import base64
+import io
+import json
+import sys
+import zipfile
+
+import boto3
+import botocore.exceptions
+
+runtime = sys.argv[1]
+run_invokes = len(sys.argv) > 2 and sys.argv[2] == "invoke"
+client = boto3.client("lambda")
+
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("app.py", "def handler(event, context):\n    print('boto3 says', event['n'])\n    return {'double': event['n'] * 2}\n")
+code = buf.getvalue()
+
+created = client.create_function(FunctionName="boto-fn", Runtime=runtime, Handler="app.handler",
+                                 Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": code})
+assert created["State"] == "Pending", created
+client.get_waiter("function_active_v2").wait(FunctionName="boto-fn", WaiterConfig={"Delay": 1})
+fn = client.get_function(FunctionName="boto-fn")
+assert fn["Configuration"]["State"] == "Active", fn
+assert fn["Configuration"]["CodeSize"] == len(code)
+
+try:
+    client.update_function_configuration(FunctionName="boto-fn", MemorySize=256, RevisionId="stale")
+    raise AssertionError("a stale RevisionId was accepted")
+except client.exceptions.PreconditionFailedException:
+    pass
+client.update_function_configuration(FunctionName="boto-fn", MemorySize=256)
+client.get_waiter("function_updated_v2").wait(FunctionName="boto-fn", WaiterConfig={"Delay": 1})
+
+names = [f["FunctionName"] for page in client.get_paginator("list_functions").paginate() for f in page["Functions"]]
+assert "boto-fn" in names, names
+
+if run_invokes:
+    out = client.invoke(FunctionName="boto-fn", Payload=json.dumps({"n": 21}), LogType="Tail")
+    assert out["StatusCode"] == 200 and "FunctionError" not in out, out
+    assert json.loads(out["Payload"].read()) == {"double": 42}
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert "boto3 says 21" in tail and "REPORT RequestId:" in tail, tail
+    out = client.invoke(FunctionName="boto-fn", Payload=json.dumps({}))
+    assert out["FunctionError"] == "Unhandled", out
+    assert json.loads(out["Payload"].read())["errorType"] == "KeyError"
+
+client.delete_function(FunctionName="boto-fn")
+try:
+    client.get_function(FunctionName="boto-fn")
+    raise AssertionError("deleted function still there")
+except client.exceptions.ResourceNotFoundException as e:
+    assert "Function not found" in e.response["Error"]["Message"], e.response
+try:
+    client.create_function(FunctionName="bad name!", Runtime=runtime, Handler="app.handler",
+                           Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": code})
+    raise AssertionError("a bad name was accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "ValidationException", e.response
+print("boto3 lifecycle ok")

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Drives a function's whole lifecycle through the real aws CLI, as a user would after
+# `eval "$(nimbus env)"`. Arguments: a work dir, the Python runtime name, and "invoke" when
+# functions can run here.
+set -euo pipefail
+work=$1 runtime=$2 run_invokes=${3:-}
+cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+printf 'def handler(event, context):\n    print("cli says", event.get("n"))\n    return {"n": event.get("n"), "fn": context.function_name}\n' > lambda_function.py
+/usr/bin/python3 -c "import zipfile; z = zipfile.ZipFile('fn.zip', 'w'); z.write('lambda_function.py'); z.close()"
+
+aws lambda create-function --function-name cli-fn --runtime "$runtime" --handler lambda_function.handler \
+	--role arn:aws:iam::000000000000:role/lambda-role --zip-file fileb://fn.zip --memory-size 256 > create.json
+grep -q '"State": "Pending"' create.json || fail "create-function did not answer Pending: $(cat create.json)"
+aws lambda wait function-active-v2 --function-name cli-fn
+[ "$(aws lambda get-function --function-name cli-fn --query Configuration.State --output text)" = Active ] || fail "not Active"
+aws lambda list-functions --query 'Functions[].FunctionName' --output text | grep -qw cli-fn || fail "list-functions lacks cli-fn"
+arn=$(aws lambda get-function-configuration --function-name cli-fn --query FunctionArn --output text)
+[ "$(aws lambda get-function-configuration --function-name "$arn" --query MemorySize --output text)" = 256 ] || fail "by ARN"
+
+aws lambda update-function-configuration --function-name cli-fn --timeout 9 > /dev/null
+aws lambda wait function-updated-v2 --function-name cli-fn
+[ "$(aws lambda get-function-configuration --function-name cli-fn --query Timeout --output text)" = 9 ] || fail "timeout not updated"
+aws lambda update-function-code --function-name cli-fn --zip-file fileb://fn.zip > /dev/null
+aws lambda wait function-updated-v2 --function-name cli-fn
+aws lambda tag-resource --resource "$arn" --tags team=core
+[ "$(aws lambda list-tags --resource "$arn" --query Tags.team --output text)" = core ] || fail "tags"
+aws lambda get-account-settings --query AccountUsage.FunctionCount --output text | grep -q 1 || fail "account settings"
+
+if [ "$run_invokes" = invoke ]; then
+	aws lambda invoke --function-name cli-fn --cli-binary-format raw-in-base64-out --payload '{"n": 7}' \
+		--log-type Tail --query LogResult --output text out.json > tail.b64 2>/dev/null \
+		|| aws lambda invoke --function-name cli-fn --payload '{"n": 7}' --log-type Tail --query LogResult --output text out.json > tail.b64
+	grep -q '"n": 7' out.json || fail "invoke result: $(cat out.json)"
+	base64 -d tail.b64 | grep -q "cli says 7" || fail "log tail: $(base64 -d tail.b64)"
+	base64 -d tail.b64 | grep -q "^REPORT RequestId: " || fail "no REPORT line"
+fi
+
+# Errors read the way the CLI prints AWS's.
+if aws lambda get-function --function-name no-such-fn 2> err.txt; then fail "get of a missing function succeeded"; fi
+grep -q "ResourceNotFoundException" err.txt || fail "missing function: $(cat err.txt)"
+grep -q "Function not found: arn:aws:lambda:us-east-1:000000000000:function:no-such-fn" err.txt || fail "message: $(cat err.txt)"
+if aws lambda create-function --function-name bad --runtime cobol --handler x.y \
+	--role arn:aws:iam::000000000000:role/r --zip-file fileb://fn.zip 2> err.txt; then fail "bad runtime accepted"; fi
+grep -q "InvalidParameterValueException" err.txt || fail "bad runtime: $(cat err.txt)"
+
+aws lambda delete-function --function-name cli-fn
+if aws lambda get-function --function-name cli-fn 2>/dev/null; then fail "deleted function still there"; fi
+echo "cli lifecycle ok"
