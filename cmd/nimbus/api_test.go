@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -302,5 +304,40 @@ func TestAuthenticationRefusals(t *testing.T) {
 	}
 	if _, err := s.client().ListFunctions(ctx, &lambdasdk.ListFunctionsInput{}); err != nil {
 		t.Errorf("ListFunctions with the admin key = %v", err)
+	}
+}
+
+// TestTrailingSlashAndEscapedNames sends requests the way older SDK generations and other
+// clients do: trailing slashes, percent-encoded ARNs.
+func TestTrailingSlashAndEscapedNames(t *testing.T) {
+	s := startServer(t, "")
+	createPython(t, s.client(), "slash")
+	signer := v4.NewSigner()
+	creds := aws.Credentials{AccessKeyID: s.key.AccessKeyID, SecretAccessKey: s.key.SecretAccessKey}
+	for _, path := range []string{
+		"/2015-03-31/functions/",
+		"/2016-08-19/account-settings/",
+		"/2015-03-31/functions/slash/",
+		"/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aslash",
+		"/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aslash/configuration/",
+		"/2015-03-31/functions/slash%3A%24LATEST/configuration",
+	} {
+		req, err := http.NewRequest(http.MethodGet, s.endpoint+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emptySum := sha256.Sum256(nil)
+		if err := signer.SignHTTP(context.Background(), creds, req, hex.EncodeToString(emptySum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
+		}
 	}
 }
