@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/sandbox/sandboxtest"
 )
@@ -32,50 +33,77 @@ func BenchmarkCycle(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleOverhead starts idleEnvs environments whose program sleeps and reports, per
-// environment, the memory the machine lost beyond the programs' own (their proportional set
-// size): kernel objects (namespaces, cgroups, mounts, pipes) and the server's goroutines.
+// BenchmarkIdleOverhead starts b.N environments whose program sleeps and reports what each
+// costs the machine beyond the program itself: kernel memory (namespaces, cgroups, mounts,
+// tmpfs, pipes, sockets) and the server's heap and goroutines. The program's own memory (its
+// proportional set size, page tables and kernel stacks) is reported apart. Memory of other
+// processes on the machine is excluded by counting only kernel memory system-wide.
 func BenchmarkIdleOverhead(b *testing.B) {
-	const idleEnvs = 50
 	d := newTestDriver(b)
 	ctx := context.Background()
+	settle := func() (kernel, server int64) {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(d.inits.ready) < initPoolSize && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m := meminfo(b)
+		return m["SUnreclaim"] + m["SReclaimable"] + m["KernelStack"] + m["PageTables"] + m["Shmem"] + m["Percpu"],
+			int64(ms.HeapInuse + ms.StackInuse)
+	}
+	sandboxtest.CodeDir(b)
+	kernel0, server0 := settle()
+	var ids []string
 	for b.Loop() {
-		b.StopTimer()
-		runtime.GC()
-		before := usedMemory(b)
-		var ids []string
-		var pss int64
-		for range idleEnvs {
-			spec, stdout, _ := sandboxtest.ProbeSpec(b, "ignore-sigterm")
-			if err := d.Create(ctx, spec); err != nil {
-				b.Fatal(err)
-			}
-			if err := d.Start(ctx, spec.ID); err != nil {
-				b.Fatal(err)
-			}
-			stdout.WaitFor(b, "ready\n")
-			ids = append(ids, spec.ID)
+		spec, stdout, _ := sandboxtest.ProbeSpec(b, "ignore-sigterm")
+		if err := d.Create(ctx, spec); err != nil {
+			b.Fatal(err)
 		}
-		d.mu.Lock()
-		for _, id := range ids {
-			pss += procPss(b, d.envs[id].pid)
+		if err := d.Start(ctx, spec.ID); err != nil {
+			b.Fatal(err)
 		}
-		d.mu.Unlock()
-		runtime.GC()
-		after := usedMemory(b)
-		for _, id := range ids {
-			d.Destroy(ctx, id)
-		}
-		b.ReportMetric(float64(after-before-pss)/idleEnvs/1024, "overhead-KiB/env")
-		b.ReportMetric(float64(pss)/idleEnvs/1024, "program-PSS-KiB/env")
-		b.StartTimer()
+		stdout.WaitFor(b, "ready\n")
+		ids = append(ids, spec.ID)
+	}
+	b.StopTimer()
+	var pss, own int64
+	d.mu.Lock()
+	for _, id := range ids {
+		p := procMemory(b, d.envs[id].pid)
+		pss += p["Pss"]
+		own += p["VmPTE"] + p["Threads"]*16<<10 // page tables and 16 KiB kernel stacks
+	}
+	d.mu.Unlock()
+	kernel1, server1 := settle()
+	n := float64(len(ids))
+	b.ReportMetric(float64(kernel1-kernel0-own)/n/1024, "kernel-KiB/env")
+	b.ReportMetric(float64(server1-server0)/n/1024, "server-KiB/env")
+	b.ReportMetric(float64(pss)/n/1024, "program-PSS-KiB/env")
+	for _, id := range ids {
+		d.Destroy(ctx, id)
 	}
 }
 
-// usedMemory is the machine's memory in use that the kernel cannot simply drop (page cache
-// is excluded, tmpfs and slab are not), in bytes.
-func usedMemory(tb testing.TB) int64 {
-	f, err := os.Open("/proc/meminfo")
+// meminfo reads /proc/meminfo in bytes.
+func meminfo(tb testing.TB) map[string]int64 {
+	return readKB(tb, "/proc/meminfo")
+}
+
+// procMemory reads a process's Pss (smaps_rollup) and VmPTE and Threads (status).
+func procMemory(tb testing.TB, pid int) map[string]int64 {
+	m := readKB(tb, fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for k, v := range readKB(tb, fmt.Sprintf("/proc/%d/status", pid)) {
+		m[k] = v
+	}
+	m["Threads"] >>= 10 // a count, not kB
+	return m
+}
+
+// readKB parses "Name: value [kB]" lines, converting kB to bytes.
+func readKB(tb testing.TB, path string) map[string]int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,24 +113,10 @@ func usedMemory(tb testing.TB) int64 {
 	for s.Scan() {
 		fields := strings.Fields(s.Text())
 		if len(fields) >= 2 {
-			v, _ := strconv.ParseInt(fields[1], 10, 64)
-			m[strings.TrimSuffix(fields[0], ":")] = v << 10
+			if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+				m[strings.TrimSuffix(fields[0], ":")] = v << 10
+			}
 		}
 	}
-	return m["MemTotal"] - m["MemFree"] - m["Buffers"] - m["Cached"] - m["SReclaimable"] + m["Shmem"]
-}
-
-func procPss(tb testing.TB, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v << 10
-		}
-	}
-	tb.Fatalf("no Pss in smaps_rollup of %d", pid)
-	return 0
+	return m
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// CgroupRoot is where the cgroup file systems are mounted. Default "/sys/fs/cgroup";
 	// v2 is used if it is a cgroup2 mount, v1 (one directory per controller) otherwise.
 	CgroupRoot string
+	// InitCPUBoost is how long after Create an environment may use a whole CPU (or what its
+	// memory buys, if more) before its proportional quota applies; EndInit ends the boost
+	// sooner. Default 10s, Lambda's limit for the Init phase; negative disables the boost.
+	InitCPUBoost time.Duration
 	// Logger receives what the driver cleans up and what goes wrong in the background.
 	// Default: discard.
 	Logger *slog.Logger
@@ -64,9 +68,10 @@ type Driver struct {
 
 // Interface guards.
 var (
-	_ sandbox.Driver   = (*Driver)(nil)
-	_ sandbox.Freezer  = (*Driver)(nil)
-	_ sandbox.Listener = (*Driver)(nil)
+	_ sandbox.Driver      = (*Driver)(nil)
+	_ sandbox.Freezer     = (*Driver)(nil)
+	_ sandbox.Listener    = (*Driver)(nil)
+	_ sandbox.InitBooster = (*Driver)(nil)
 )
 
 // New prepares the driver: it takes the run directory's lock, creates the parent cgroup and
@@ -83,6 +88,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InitCPUBoost == 0 {
+		cfg.InitCPUBoost = 10 * time.Second
 	}
 	if os.Geteuid() != 0 {
 		// Without root this would need a user namespace and delegated cgroups.
@@ -118,8 +126,9 @@ func New(cfg Config) (*Driver, error) {
 	if d.devNull, err = os.Open(os.DevNull); err != nil {
 		return nil, err
 	}
+	boot := bootPlan(d.rootDir).Encode(nil)
 	d.inits = newInitPool(func() (*proc, error) {
-		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%d", d.seq.Add(1)))
+		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%d", d.seq.Add(1)), boot)
 	})
 	ok = true
 	return d, nil
@@ -236,14 +245,18 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	e.adopt(pr)
 	e.reaping = true
 	go e.reap()
-	if err := e.cg.update(limitsFor(spec)); err != nil {
-		return fmt.Errorf("create %s: set limits: %w", spec.ID, err)
-	}
-	if err := e.cg.resetPeak(); err != nil {
-		return fmt.Errorf("create %s: %w", spec.ID, err)
-	}
+	// The init builds the root on the other core while this one sets the limits; until
+	// then it runs under bootLimits.
 	if err := e.ctl.send(ctx, msg, nil); err != nil {
 		return fmt.Errorf("create %s: send plan: %w", spec.ID, err)
+	}
+	limits := limitsFor(spec)
+	if d.cfg.InitCPUBoost > 0 {
+		limits.cpuQuota = max(limits.cpuQuota, sandbox.CPUPeriod)
+		e.boost = time.AfterFunc(d.cfg.InitCPUBoost, func() { d.endInit(e) })
+	}
+	if err := e.cg.update(limits); err != nil {
+		return fmt.Errorf("create %s: set limits: %w", spec.ID, err)
 	}
 	reply, _, err := e.ctl.recv(ctx)
 	if err != nil {
@@ -251,6 +264,10 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	}
 	switch {
 	case len(reply) == 1 && reply[0] == nsinit.MsgReady:
+		// Peak memory counts from here: the init's own start-up is not the function's.
+		if err := e.cg.resetPeak(); err != nil {
+			return fmt.Errorf("create %s: %w", spec.ID, err)
+		}
 		return nil
 	case len(reply) > 0 && reply[0] == nsinit.MsgSetupError:
 		return fmt.Errorf("create %s: %s", spec.ID, reply[1:])
@@ -270,6 +287,13 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: start %s: %s", sandbox.ErrState, id, e.state)
 	}
 	e.state = started
+	if e.frozen {
+		// A frozen init could not answer.
+		if err := e.cg.thaw(); err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		e.frozen = false
+	}
 	if err := e.ctl.send(ctx, []byte{nsinit.MsgStart}, nil); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
@@ -379,6 +403,9 @@ func (d *Driver) teardown(e *env) {
 	defer e.mu.Unlock()
 	defer close(e.destroyed)
 	e.state = destroyed
+	if e.boost != nil {
+		e.boost.Stop()
+	}
 	for _, l := range e.listeners {
 		l.Close()
 	}
@@ -425,6 +452,29 @@ func (d *Driver) teardown(e *env) {
 		e.destroyErr = fmt.Errorf("destroy %s: %w", e.id, err)
 		d.log.Error("destroy execution environment", "id", e.id, "err", err)
 	}
+}
+
+// EndInit ends the environment's CPU boost: from now on it gets what its memory buys.
+func (d *Driver) EndInit(ctx context.Context, id string) error {
+	e, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	return d.endInit(e)
+}
+
+func (d *Driver) endInit(e *env) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.boost == nil || e.state == destroyed {
+		return nil
+	}
+	e.boost.Stop()
+	e.boost = nil
+	if err := e.cg.update(limitsFor(e.spec)); err != nil {
+		return fmt.Errorf("end init of %s: %w", e.id, err)
+	}
+	return nil
 }
 
 // Stats reports the environment's current and peak memory.

@@ -55,6 +55,7 @@ type env struct {
 	ctl       *control
 	listeners []net.Listener
 	reaping   bool
+	boost     *time.Timer // ends the Init phase's CPU boost; nil once ended
 
 	exited  chan struct{} // closed when the program has been reaped and status is set
 	status  sandbox.ExitStatus
@@ -169,7 +170,7 @@ func (d *Driver) Listen(ctx context.Context, id, addr string) (net.Listener, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state != created {
+	if e.state != created || e.frozen {
 		return nil, fmt.Errorf("%w: listen %s: %s", sandbox.ErrState, id, e.state)
 	}
 	msg := []byte{nsinit.MsgListen, 4}

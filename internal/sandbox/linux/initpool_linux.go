@@ -1,6 +1,8 @@
 package linux
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -123,9 +125,12 @@ func (p *initPool) close() {
 	}
 }
 
+// bootTimeout bounds an init's start-up, which takes a few milliseconds.
+const bootTimeout = 30 * time.Second
+
 // spawnProc starts an init in fresh namespaces and cgroup name, with the control socket as
-// fd 3, the network namespace as fd 4 and pipes for its output.
-func spawnProc(devNull *os.File, cgroups cgroupParent, name string) (_ *proc, err error) {
+// fd 3, the network namespace as fd 4 and pipes for its output, and has it run bootPlan.
+func spawnProc(devNull *os.File, cgroups cgroupParent, name string, bootPlan []byte) (_ *proc, err error) {
 	cgDone := make(chan error, 1)
 	var cg cgroup
 	go func() {
@@ -218,6 +223,20 @@ func spawnProc(devNull *os.File, cgroups cgroupParent, name string) (_ *proc, er
 		return nil, fmt.Errorf("move init into cgroup: %w", err)
 	}
 	pr.cg = cg
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	if err := pr.ctl.send(ctx, bootPlan, nil); err != nil {
+		pr.discard()
+		return nil, fmt.Errorf("send boot plan: %w", err)
+	}
+	reply, _, err := pr.ctl.recv(ctx)
+	if err != nil || len(reply) != 1 || reply[0] != nsinit.MsgReady {
+		pr.discard()
+		if err == nil {
+			err = fmt.Errorf("%s", bytes.TrimPrefix(reply, []byte{nsinit.MsgSetupError}))
+		}
+		return nil, fmt.Errorf("boot init: %w", err)
+	}
 	return pr, nil
 }
 

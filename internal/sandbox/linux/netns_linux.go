@@ -8,8 +8,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newNetns creates a network namespace on a thread of its own and returns a handle to it.
+// newNetns creates a network namespace, with loopback up, and returns a handle to it.
 func newNetns() (*os.File, error) {
+	// On a goroutine of its own: if the thread cannot return to the host's namespace, the
+	// goroutine ends still locked to it and Go retires the thread.
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := newNetnsLocked()
+		ch <- result{f, err}
+	}()
+	r := <-ch
+	return r.f, r.err
+}
+
+func newNetnsLocked() (*os.File, error) {
 	runtime.LockOSThread()
 	host, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
@@ -26,8 +42,8 @@ func newNetns() (*os.File, error) {
 		err = loopbackUp()
 	}
 	if serr := unix.Setns(int(host.Fd()), unix.CLONE_NEWNET); serr != nil {
-		// This thread is stuck in the wrong namespace: stay locked so that Go retires it
-		// when this goroutine ends, instead of running other goroutines on it.
+		// This thread is stuck in the wrong namespace: stay locked, so that it is retired
+		// when the goroutine ends instead of running other goroutines.
 		if ns != nil {
 			ns.Close()
 		}

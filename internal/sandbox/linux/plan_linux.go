@@ -68,23 +68,46 @@ type node struct {
 	link, source string
 }
 
-// buildPlan returns the init's plan for spec, which must have passed Validate. rootDir is the
-// host mount point of the new root; seccompProg is the assembled filter.
+// bootPlan is what every init does while it waits in the pool (see initPool): the parts of
+// the root that are the same for every environment. rootDir is the host mount point of the
+// new root.
+func bootPlan(rootDir string) *nsinit.Plan {
+	p := planner{root: rootDir}
+	p.skeleton()
+	return &nsinit.Plan{Ops: p.ops, Hostname: hostname, NoFile: sandbox.OpenFilesLimit}
+}
+
+// buildPlan returns the rest of the init's work for spec, which must have passed Validate:
+// the mounts, /tmp, pivot_root and the program. seccompProg is the assembled filter.
 func buildPlan(spec sandbox.Spec, rootDir string, seccompProg []byte) (*nsinit.Plan, error) {
 	return planner{root: rootDir}.build(spec, seccompProg)
 }
 
-func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, error) {
-	rootDir := p.root
+// skeleton plans the root tmpfs with its directories, the generated /etc (for the default
+// user), /dev and /proc.
+func (p *planner) skeleton() {
 	p.nodes = map[string]*node{"/": {kind: dirNode}}
-	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "tmpfs", Path: rootDir, FSType: "tmpfs",
+	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "tmpfs", Path: p.root, FSType: "tmpfs",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: rootFSOptions})
 	for _, d := range []string{"/etc", "/var", sandbox.TaskDir, sandbox.RuntimeDir, sandbox.LayerDir, sandbox.TmpDir, "/proc", "/dev"} {
 		p.mkdir(d, 0o755)
 	}
-	for _, f := range etcFiles(spec.UID, spec.GID) {
+	for _, f := range etcFiles(sandbox.DefaultUID, sandbox.DefaultGID) {
 		p.nodes[f.path] = &node{kind: fileNode}
 		p.op(nsinit.Op{Kind: nsinit.OpWriteFile, Path: p.host(f.path), Mode: 0o644, Data: f.data})
+	}
+	p.dev()
+	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "proc", Path: p.host("/proc"), FSType: "proc",
+		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+}
+
+func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, error) {
+	p.skeleton()
+	p.ops = nil // done by the init while it waited in the pool
+	if spec.UID != sandbox.DefaultUID || spec.GID != sandbox.DefaultGID {
+		for _, f := range etcFiles(spec.UID, spec.GID)[:2] { // passwd and group
+			p.op(nsinit.Op{Kind: nsinit.OpWriteFile, Path: p.host(f.path), Mode: 0o644, Data: f.data, Flags: syscall.O_TRUNC})
+		}
 	}
 
 	binds := []struct{ source, target string }{{spec.CodeDir, sandbox.TaskDir}}
@@ -116,24 +139,19 @@ func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, err
 
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "tmpfs", Path: p.host(sandbox.TmpDir), FSType: "tmpfs",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "size=" + strconv.Itoa(spec.EphemeralStorageMB) + "m,mode=1777"})
-	p.dev()
-	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "proc", Path: p.host("/proc"), FSType: "proc",
-		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
-	p.op(nsinit.Op{Kind: nsinit.OpPivotRoot, Path: rootDir})
+	p.op(nsinit.Op{Kind: nsinit.OpPivotRoot, Path: p.root})
 	// Only now, with everything created in it, the root becomes read-only.
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Path: "/", Flags: unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV})
 
 	return &nsinit.Plan{
-		Ops:      p.ops,
-		Hostname: hostname,
-		UID:      uint32(spec.UID),
-		GID:      uint32(spec.GID),
-		NoFile:   sandbox.OpenFilesLimit,
-		Seccomp:  seccompProg,
-		Dir:      spec.Dir,
-		Path:     spec.Args[0],
-		Args:     spec.Args,
-		Env:      spec.Env,
+		Ops:     p.ops,
+		UID:     uint32(spec.UID),
+		GID:     uint32(spec.GID),
+		Seccomp: seccompProg,
+		Dir:     spec.Dir,
+		Path:    spec.Args[0],
+		Args:    spec.Args,
+		Env:     spec.Env,
 	}, nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,7 +55,7 @@ func render(p *nsinit.Plan, root, host string) []string {
 			s = "file " + in(op.Path)
 		case nsinit.OpMount:
 			switch {
-			case op.Flags&unix.MS_BIND != 0 && op.Flags&unix.MS_REMOUNT != 0:
+			case op.Flags&unix.MS_REMOUNT != 0:
 				s = "ro " + in(op.Path)
 			case op.Flags&unix.MS_BIND != 0:
 				s = "bind " + in(op.Path) + " <- " + strings.Replace(op.Source, host, "HOST", 1)
@@ -85,13 +87,6 @@ func TestPlanMounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := render(p, "/R", host)
-	// Skip the skeleton (root tmpfs, its directories and /etc) to the first bind.
-	for i, s := range got {
-		if strings.HasPrefix(s, "bind ") {
-			got = got[i:]
-			break
-		}
-	}
 	want := []string{
 		"bind /var/task <- HOST/code", "ro /var/task",
 		"bind /var/runtime <- HOST/runtime", "ro /var/runtime",
@@ -106,17 +101,43 @@ func TestPlanMounts(t *testing.T) {
 		"bind /usr/lib/python3.11 <- HOST/usr/lib/python3.11", "ro /usr/lib/python3.11",
 		// Inside an earlier read-only mount, the mount point already exists on the host.
 		"bind /usr/lib/python3.11/encodings <- HOST/usr/lib/python3.11/encodings", "ro /usr/lib/python3.11/encodings",
-		"mount tmpfs /tmp", "mount tmpfs /dev",
+		"mount tmpfs /tmp", "ro /",
 	}
-	if diff := cmp.Diff(want, got[:len(want)]); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
-	if p.UID != 993 || p.GID != 990 || p.NoFile != 1024 || p.Path != "/usr/bin/python3" || p.Dir != "/var/task" {
-		t.Errorf("plan process = uid %d gid %d nofile %d path %s dir %s", p.UID, p.GID, p.NoFile, p.Path, p.Dir)
+	if p.UID != 993 || p.GID != 990 || p.Path != "/usr/bin/python3" || p.Dir != "/var/task" {
+		t.Errorf("plan process = uid %d gid %d path %s dir %s", p.UID, p.GID, p.Path, p.Dir)
+	}
+	if p.Hostname != "" || p.NoFile != 0 {
+		t.Errorf("environment plan carries boot settings: hostname %q nofile %d", p.Hostname, p.NoFile)
 	}
 	last := p.Ops[len(p.Ops)-1]
 	if last.Path != "/" || last.Flags&unix.MS_RDONLY == 0 || p.Ops[len(p.Ops)-2].Kind != nsinit.OpPivotRoot {
 		t.Errorf("plan does not end with pivot_root and a read-only root: %+v", p.Ops[len(p.Ops)-2:])
+	}
+}
+
+func TestBootPlan(t *testing.T) {
+	p := bootPlan("/R")
+	got := render(p, "/R", "")
+	for _, want := range []string{"mount tmpfs ", "mkdir /var/task", "file /etc/passwd", "file /etc/hosts",
+		"mount tmpfs /dev", "symlink /dev/fd -> /proc/self/fd", "mount tmpfs /dev/shm", "ro /dev", "mount proc /proc"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("boot plan lacks %q: %q", want, got)
+		}
+	}
+	if p.Hostname != "localhost" || p.NoFile != sandbox.OpenFilesLimit {
+		t.Errorf("boot plan: hostname %q nofile %d", p.Hostname, p.NoFile)
+	}
+	// Another user than the default gets its own passwd and group.
+	spec := sandbox.Spec{ID: "u", Args: []string{"/x"}, CodeDir: "/", UID: 2000, GID: 3000}.WithDefaults()
+	ep, err := planner{root: "/R"}.build(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op := ep.Ops[0]; op.Path != "/R/etc/passwd" || !strings.Contains(op.Data, ":2000:3000:") || op.Flags != syscall.O_TRUNC {
+		t.Errorf("first step for uid 2000 = %+v, want /etc/passwd rewritten", op)
 	}
 }
 

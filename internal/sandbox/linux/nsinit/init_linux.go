@@ -29,14 +29,29 @@ func init() {
 }
 
 func run() int {
+	boot, err := receivePlan()
+	if err != nil {
+		sendText(MsgSetupError, "receive boot plan: "+err.Error())
+		return ExitSetupFailed
+	}
+	if step, err := prepare(boot); err != nil {
+		sendText(MsgSetupError, step+": "+err.Error())
+		return ExitSetupFailed
+	}
+	if err := send([]byte{MsgReady}, nil); err != nil {
+		return ExitSetupFailed
+	}
+	// Here the init waits in the pool until an environment takes it.
 	plan, err := receivePlan()
 	if err != nil {
 		sendText(MsgSetupError, "receive plan: "+err.Error())
 		return ExitSetupFailed
 	}
-	if step, err := setup(plan); err != nil {
-		sendText(MsgSetupError, step+": "+err.Error())
-		return ExitSetupFailed
+	for i := range plan.Ops {
+		if err := do(&plan.Ops[i]); err != nil {
+			sendText(MsgSetupError, opName(&plan.Ops[i])+": "+err.Error())
+			return ExitSetupFailed
+		}
 	}
 	if err := send([]byte{MsgReady}, nil); err != nil {
 		return ExitSetupFailed
@@ -75,9 +90,9 @@ func receivePlan() (*Plan, error) {
 	return Decode(buf[:n])
 }
 
-// setup runs every planned step, then the ones that need no plan. It returns the name of the
-// step that failed so that the parent's error says what broke.
-func setup(p *Plan) (string, error) {
+// prepare runs the boot plan's steps, then the ones that need no plan. It returns the name of
+// the step that failed so that the parent's error says what broke.
+func prepare(p *Plan) (string, error) {
 	syscall.Umask(0)
 	// Nothing mounted below may propagate back to the host's mount namespace.
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
@@ -91,12 +106,12 @@ func setup(p *Plan) (string, error) {
 	if err := syscall.Sethostname([]byte(p.Hostname)); err != nil {
 		return "sethostname", err
 	}
-	// The parent made the network namespace ahead of time, loopback up (linux.netnsPool).
+	// The parent made the network namespace ahead of time, loopback up (linux.newNetns).
 	if _, _, errno := syscall.RawSyscall(sysSetns, NetNSFD, syscall.CLONE_NEWNET, 0); errno != 0 {
 		return "join network namespace", errno
 	}
 	syscall.Close(NetNSFD)
-	// The parent moved us into our cgroups before sending the plan, so the new cgroup
+	// The parent moved us into our cgroups before sending the boot plan, so the new cgroup
 	// namespace is rooted at our own cgroup.
 	if err := syscall.Unshare(syscall.CLONE_NEWCGROUP); err != nil {
 		return "unshare cgroup namespace", err
@@ -120,7 +135,11 @@ func do(op *Op) error {
 	case OpSymlink:
 		return syscall.Symlink(op.Source, op.Path)
 	case OpWriteFile:
-		fd, err := syscall.Open(op.Path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, op.Mode)
+		mode := syscall.O_EXCL
+		if op.Flags == syscall.O_TRUNC {
+			mode = syscall.O_TRUNC
+		}
+		fd, err := syscall.Open(op.Path, syscall.O_WRONLY|syscall.O_CREAT|mode|syscall.O_CLOEXEC, op.Mode)
 		if err != nil {
 			return err
 		}
@@ -343,9 +362,12 @@ func send(b, oob []byte) error {
 	}
 }
 
+// recv blocks in a raw system call on purpose: in an ordinary one the Go scheduler hands
+// the processor to a new thread after 20 µs, and every extra thread makes the final exec
+// slower (the kernel must kill and reap each one first).
 func recv(b []byte, flags int) (int, error) {
 	for {
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, ControlFD, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, ControlFD, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
 		if errno == syscall.EINTR {
 			continue
 		}

@@ -13,7 +13,8 @@ const (
 	OpMkdir
 	// OpSymlink creates symlink Path pointing at Source.
 	OpSymlink
-	// OpWriteFile creates file Path with Mode and contents Data.
+	// OpWriteFile creates file Path with Mode and contents Data; with Flags O_TRUNC it may
+	// replace an existing file.
 	OpWriteFile
 	// OpMknod creates character device Path with Mode and device number Dev.
 	OpMknod
@@ -35,6 +36,8 @@ type Op struct {
 
 // Plan is everything the init needs: the parent resolves and validates all of it, so the init
 // interprets it without decisions of its own (and without packages that would slow its start).
+// An init gets two: a boot plan while it waits in the pool, whose Ops, Hostname and NoFile
+// apply, and the environment's plan, whose Ops and program fields apply.
 type Plan struct {
 	Ops      []Op
 	Hostname string
