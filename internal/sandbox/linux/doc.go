@@ -11,15 +11,23 @@
 // 1024, only the environment variables it is given and no inherited descriptors. Its network
 // namespace has only loopback, where the server can open a listener for the Runtime API.
 //
-// How an environment comes to be: Create re-executes the server's own binary
-// (/proc/self/exe) with the namespace clone flags; package nsinit takes over that process
-// during package initialisation, ~1 ms after exec (see its doc for why not at main). Meanwhile
-// the driver creates the cgroup and moves the process in, then sends the plan — every mount,
-// file and limit, decided here — over a SOCK_SEQPACKET control socket. The init builds the
-// root and reports ready, then waits. Listen asks it for a listening socket, passed back with
-// SCM_RIGHTS. Start tells it to drop privileges and exec the program, which then is pid 1 of
-// its namespace: no init process stays behind, so an idle environment costs nothing beyond its
-// program, and when the program exits the kernel kills everything else in the namespace.
+// How an environment comes to be. The driver re-executes its own binary (/proc/self/exe) with
+// the namespace clone flags; package nsinit takes over that process during package
+// initialisation, ~1 ms after exec (see its doc for why not at main). This happens ahead of
+// time, in a small pool (initPool): the init gets its cgroup and its network namespace, boots,
+// and builds everything of its root that is the same for every environment (the boot plan),
+// then waits. Create takes a waiting init, gives its cgroup the environment's limits and sends
+// the environment's plan — mounts, /tmp, pivot_root, user, seccomp filter, program — over a
+// SOCK_SEQPACKET control socket; every decision in it is made here, in ordinary Go. Listen asks
+// the init for a listening socket, passed back with SCM_RIGHTS. Start tells it to drop its
+// privileges and exec the program, which then is pid 1 of its namespace: no init stays behind,
+// so an idle environment costs nothing beyond its program, and when the program exits the
+// kernel kills everything else in the namespace.
+//
+// While its runtime starts, an environment may use a whole CPU (Config.InitCPUBoost, ended by
+// EndInit): CPU bandwidth control hands out runtime in 5 ms slices per CPU, so a 128 MB
+// function's 7 ms per 100 ms would otherwise stall a multi-threaded runtime's start for tens
+// of milliseconds.
 //
 // The program's stdout and stderr are pipes that driver goroutines copy into Spec.Stdout and
 // Spec.Stderr; the program never holds a descriptor of the server's. The driver waits for

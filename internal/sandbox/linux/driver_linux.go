@@ -26,8 +26,9 @@ type Config struct {
 	// private mount namespace). Default "/run/nimbus/sandbox".
 	RunDir string
 	// CgroupParent is the cgroup, relative to the root of each hierarchy, under which every
-	// environment gets one named after its ID. Whatever is left in it at New (after a crash)
-	// is killed and removed, so it must not be shared. Default "nimbus".
+	// environment (and every init waiting in the pool) gets its own, named env-N. Whatever is
+	// left in it at New (after a crash) is killed and removed, so it must not be shared.
+	// Default "nimbus".
 	CgroupParent string
 	// CgroupRoot is where the cgroup file systems are mounted. Default "/sys/fs/cgroup";
 	// v2 is used if it is a cgroup2 mount, v1 (one directory per controller) otherwise.
@@ -160,6 +161,10 @@ func (d *Driver) removeLeftovers() error {
 // removed too; a later New recreates it.
 func (d *Driver) Close() error {
 	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
 	d.closed = true
 	envs := make([]*env, 0, len(d.envs))
 	for _, e := range d.envs {

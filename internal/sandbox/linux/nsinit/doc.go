@@ -11,7 +11,8 @@
 // budget. Any binary that links the linux driver therefore gets the hook for free: there is
 // nothing to call from main or TestMain. Keep this package's imports that small.
 //
-// The parent sends a Plan over the control socket on ControlFD, so that every decision (path
-// resolution, validation, the seccomp program) is made and unit-tested in ordinary Go code and
-// the init only interprets it.
+// The parent sends two Plans over the control socket on ControlFD (one to prepare what every
+// environment shares, one for the environment that takes the init), so that every decision
+// (path resolution, validation, the seccomp program) is made and unit-tested in ordinary Go
+// code and the init only interprets it.
 package nsinit

@@ -15,9 +15,10 @@ const (
 	NetNSFD   = 4
 )
 
-// Messages on the control socket. The parent sends the encoded Plan first; the init answers
-// MsgReady or MsgSetupError. Then the parent may send MsgListen any number of times (answered
-// by MsgListener with the socket attached, or MsgListenError) and finally MsgStart, after which
+// Messages on the control socket. The parent sends the encoded boot Plan first and the
+// environment's Plan when an environment takes the init; the init answers each with MsgReady
+// or MsgSetupError. Then the parent may send MsgListen any number of times (answered by
+// MsgListener with the socket attached, or MsgListenError) and finally MsgStart, after which
 // the init execs the program: the socket is close-on-exec, so the parent reads end-of-file on
 // success, or MsgExecError followed by the init's exit.
 const (
