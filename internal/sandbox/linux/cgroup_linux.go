@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/nimbusfaas/nimbus/internal/sandbox"
 )
@@ -85,15 +84,17 @@ func (l cgroupLimits) oci(swap bool) *specs.LinuxResources {
 
 // newCgroupParent detects the host's cgroup version and creates (or adopts) the parent.
 func newCgroupParent(root, name string) (cgroupParent, error) {
-	if root == "/sys/fs/cgroup" && cgroups.Mode() == cgroups.Unified || isCgroup2(root) {
+	if isCgroup2(root) {
 		return newCgroup2Parent(root, name)
 	}
 	return newCgroup1Parent(root, name)
 }
 
+// isCgroup2 tells a unified hierarchy (v2) from a directory of v1 hierarchies, as the library's
+// cgroups.Mode does for the default mount point.
 func isCgroup2(root string) bool {
-	var st syscall.Statfs_t
-	return syscall.Statfs(root, &st) == nil && st.Type == 0x63677270 // CGROUP2_SUPER_MAGIC
+	var st unix.Statfs_t
+	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // cgroup v1: memory, cpu, pids and freezer hierarchies, each mounted at root/<name>.
@@ -264,24 +265,28 @@ func (g *cgroup1Group) memory() (memoryStats, error) {
 type cgroup2Parent struct {
 	mountpoint, group string
 	m                 *cgroup2.Manager
+	swap              bool
 }
 
 func newCgroup2Parent(root, name string) (*cgroup2Parent, error) {
 	group := "/" + name
-	res := &cgroup2.Resources{}
+	// Empty resources write no limits but enable the controllers for the parent's children.
+	res := &cgroup2.Resources{CPU: &cgroup2.CPU{}, Memory: &cgroup2.Memory{}, Pids: &cgroup2.Pids{}}
 	m, err := cgroup2.NewManager(root, group, res)
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", group, err)
 	}
-	return &cgroup2Parent{mountpoint: root, group: group, m: m}, nil
+	// Kernels without swap accounting have no memory.swap.max, and nothing to limit.
+	_, err = os.Stat(filepath.Join(root, group, "memory.swap.max"))
+	return &cgroup2Parent{mountpoint: root, group: group, m: m, swap: err == nil}, nil
 }
 
 func (p *cgroup2Parent) create(id string, l cgroupLimits) (cgroup, error) {
-	m, err := p.m.NewChild(id, cgroup2.ToResources(l.oci(true)))
+	m, err := p.m.NewChild(id, cgroup2.ToResources(l.oci(p.swap)))
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.group, id, err)
 	}
-	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id)}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), swap: p.swap}, nil
 }
 
 func (p *cgroup2Parent) load(id string) (cgroup, error) {
@@ -289,7 +294,7 @@ func (p *cgroup2Parent) load(id string) (cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id)}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), swap: p.swap}, nil
 }
 
 func (p *cgroup2Parent) children() ([]string, error) {
@@ -311,12 +316,13 @@ func (p *cgroup2Parent) remove() error { return p.m.Delete() }
 type cgroup2Group struct {
 	m    *cgroup2.Manager
 	path string
+	swap bool
 }
 
 func (g *cgroup2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
 
 func (g *cgroup2Group) update(l cgroupLimits) error {
-	return g.m.Update(cgroup2.ToResources(l.oci(true)))
+	return g.m.Update(cgroup2.ToResources(l.oci(g.swap)))
 }
 
 func (g *cgroup2Group) resetPeak() error { return nil }
