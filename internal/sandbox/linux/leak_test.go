@@ -57,6 +57,7 @@ func TestLeaks(t *testing.T) {
 	if err := cycle(-1); err != nil {
 		t.Fatal(err)
 	}
+	waitPoolFull(t, d) // so that no init is being made, with its descriptors open
 	before := snapshot(t, d)
 
 	var wg sync.WaitGroup
@@ -81,6 +82,7 @@ func TestLeaks(t *testing.T) {
 	var after resources
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		waitPoolFull(t, d)
 		after = snapshot(t, d)
 		if after == before || time.Now().After(deadline) {
 			break
