@@ -118,9 +118,12 @@ type Spec struct {
 	UID, GID int
 
 	// Stdout and Stderr receive the program's output (and that of every process it starts).
-	// Nil discards it. Writes come from goroutines of the driver, one per stream, never
+	// Nil discards it. An *os.File (normally the write end of a pipe) is given to the program
+	// as the descriptor itself, so what the program wrote is in it as soon as its write
+	// returns; pass nothing the program may not hold (such as a file opened for reading too).
+	// Any other writer is fed from a pipe by a goroutine of the driver, one per stream, never
 	// concurrently for one stream; a writer that blocks stalls the program once the pipe
-	// buffer is full.
+	// buffer is full. The same value may be given for both.
 	Stdout, Stderr io.Writer
 }
 

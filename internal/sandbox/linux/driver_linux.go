@@ -215,6 +215,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	if err != nil {
 		return err
 	}
+	direct := directOutput(plan, spec)
 	msg := plan.Encode(nil)
 	if len(msg) > nsinit.MaxPlanSize {
 		return fmt.Errorf("%w: %s: arguments, environment and mounts take %d bytes, more than %d",
@@ -247,12 +248,12 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", spec.ID, err)
 	}
-	e.adopt(pr)
+	e.adopt(pr, plan.Stdout != 0, plan.Stderr != 0)
 	e.reaping = true
 	go e.reap()
 	// The init builds the root on the other core while this one sets the limits; until
 	// then it runs under bootLimits.
-	if err := e.ctl.send(ctx, msg, nil); err != nil {
+	if err := sendWithFiles(ctx, e.ctl, msg, direct); err != nil {
 		return fmt.Errorf("create %s: send plan: %w", spec.ID, err)
 	}
 	limits := limitsFor(spec)
@@ -278,6 +279,63 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 		return fmt.Errorf("create %s: %s", spec.ID, reply[1:])
 	}
 	return fmt.Errorf("create %s: unexpected reply %q from init", spec.ID, reply)
+}
+
+// directOutput sets which of the spec's writers the program gets as descriptors, and returns
+// them in the order the plan refers to them.
+func directOutput(plan *nsinit.Plan, spec sandbox.Spec) []*os.File {
+	var files []*os.File
+	index := func(w io.Writer) uint8 {
+		f, ok := w.(*os.File)
+		if !ok || f == nil {
+			return 0
+		}
+		for i, g := range files {
+			if g == f {
+				return uint8(i + 1)
+			}
+		}
+		files = append(files, f)
+		return uint8(len(files))
+	}
+	plan.Stdout = index(spec.Stdout)
+	plan.Stderr = index(spec.Stderr)
+	return files
+}
+
+// sendWithFiles sends msg with duplicates of files' descriptors attached. It duplicates them
+// through SyscallConn, because File.Fd would switch a non-blocking file to blocking.
+func sendWithFiles(ctx context.Context, c *control, msg []byte, files []*os.File) error {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, f := range files {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var derr error
+		if err := rc.Control(func(fd uintptr) {
+			var nfd int
+			nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+			if derr == nil {
+				fds = append(fds, nfd)
+			}
+		}); err != nil {
+			return err
+		}
+		if derr != nil {
+			return derr
+		}
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return c.send(ctx, msg, oob)
 }
 
 // Start execs the program.

@@ -73,12 +73,22 @@ func newEnv(spec sandbox.Spec) *env {
 	}
 }
 
-// adopt makes a booted init this environment's and starts copying its output.
-func (e *env) adopt(p *proc) {
+// adopt makes a booted init this environment's and starts copying its output, except for
+// the streams the program will write to directly (the init replaces those pipes).
+func (e *env) adopt(p *proc, directStdout, directStderr bool) {
 	e.pid, e.pidfd, e.ctl, e.cg = p.pid, p.pidfd, p.ctl, p.cg
-	e.outputs.Add(2)
-	go copyOutput(e.spec.Stdout, p.stdout, &e.outputs)
-	go copyOutput(e.spec.Stderr, p.stderr, &e.outputs)
+	for _, o := range []struct {
+		w      io.Writer
+		r      *os.File
+		direct bool
+	}{{e.spec.Stdout, p.stdout, directStdout}, {e.spec.Stderr, p.stderr, directStderr}} {
+		if o.direct {
+			o.r.Close()
+			continue
+		}
+		e.outputs.Add(1)
+		go copyOutput(o.w, o.r, &e.outputs)
+	}
 }
 
 func copyOutput(w io.Writer, r *os.File, wg *sync.WaitGroup) {

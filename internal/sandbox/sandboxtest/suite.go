@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ func TestDriver(t *testing.T, d sandbox.Driver) {
 		f    func(*testing.T, sandbox.Driver)
 	}{
 		{"Output", testOutput},
+		{"OutputToFile", testOutputToFile},
 		{"ExitStatus", testExitStatus},
 		{"Identity", testIdentity},
 		{"Environment", testEnvironment},
@@ -66,6 +68,30 @@ func testOutput(t *testing.T, d sandbox.Driver) {
 	}
 	if got, want := stderr.String(), "to stderr\n"; got != want {
 		t.Errorf("stderr = %q, want %q", got, want)
+	}
+}
+
+// testOutputToFile gives the program a pipe of the test's own for both streams: what the
+// program wrote must be in the pipe by the time Wait returns, in order.
+func testOutputToFile(t *testing.T, d sandbox.Driver) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec, _, _ := ProbeSpec(t, "hello")
+	spec.Stdout, spec.Stderr = w, w
+	Create(t, d, spec)
+	if err := d.Start(ctx(t), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.Close() // the program holds the only write end now
+	if st, err := d.Wait(ctx(t), spec.ID); err != nil || st.Code != 0 {
+		t.Fatalf("Wait = %v, %v", st, err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || string(got) != "hello\nto stderr\n" {
+		t.Errorf("pipe holds %q, %v; want %q", got, err, "hello\nto stderr\n")
 	}
 }
 

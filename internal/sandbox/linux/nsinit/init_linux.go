@@ -42,9 +42,13 @@ func run() int {
 		return ExitSetupFailed
 	}
 	// Here the init waits in the pool until an environment takes it.
-	plan, err := receivePlan()
+	plan, fds, err := receivePlanFDs()
 	if err != nil {
 		sendText(MsgSetupError, "receive plan: "+err.Error())
+		return ExitSetupFailed
+	}
+	if err := redirect(plan, fds); err != nil {
+		sendText(MsgSetupError, "redirect output: "+err.Error())
 		return ExitSetupFailed
 	}
 	for i := range plan.Ops {
@@ -75,19 +79,67 @@ func run() int {
 }
 
 func receivePlan() (*Plan, error) {
+	p, fds, err := receivePlanFDs()
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	return p, err
+}
+
+// receivePlanFDs receives a plan and the descriptors passed with it (at most two).
+func receivePlanFDs() (*Plan, []int, error) {
 	var probe [1]byte
 	n, err := recv(probe[:], syscall.MSG_PEEK|syscall.MSG_TRUNC)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if n <= 0 || n > MaxPlanSize {
-		return nil, syscall.EMSGSIZE
+		return nil, nil, syscall.EMSGSIZE
 	}
 	buf := make([]byte, n)
-	if n, err = recv(buf, 0); err != nil {
-		return nil, err
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	n, oobn, err := recvmsg(buf, oob)
+	if err != nil {
+		return nil, nil, err
 	}
-	return Decode(buf[:n])
+	var fds []int
+	if oobn > 0 {
+		msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range msgs {
+			rights, err := syscall.ParseUnixRights(&msgs[i])
+			if err != nil {
+				return nil, nil, err
+			}
+			fds = append(fds, rights...)
+		}
+	}
+	p, err := Decode(buf[:n])
+	return p, fds, err
+}
+
+// redirect makes the passed descriptors the program's stdout and stderr, as the plan says.
+func redirect(p *Plan, fds []int) error {
+	for _, r := range []struct {
+		which uint8
+		to    int
+	}{{p.Stdout, 1}, {p.Stderr, 2}} {
+		if r.which == 0 {
+			continue
+		}
+		if int(r.which) > len(fds) {
+			return syscall.EBADF
+		}
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_DUP3, uintptr(fds[r.which-1]), uintptr(r.to), 0); errno != 0 {
+			return errno
+		}
+	}
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	return nil
 }
 
 // prepare runs the boot plan's steps, then the ones that need no plan. It returns the name of
@@ -365,6 +417,24 @@ func send(b, oob []byte) error {
 // recv blocks in a raw system call on purpose: in an ordinary one the Go scheduler hands
 // the processor to a new thread after 20 µs, and every extra thread makes the final exec
 // slower (the kernel must kill and reap each one first).
+// recvmsg is recv with room for passed descriptors.
+func recvmsg(b, oob []byte) (n, oobn int, err error) {
+	iov := syscall.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	msg := syscall.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	for {
+		r, _, errno := syscall.RawSyscall(syscall.SYS_RECVMSG, ControlFD, uintptr(unsafe.Pointer(&msg)), syscall.MSG_CMSG_CLOEXEC)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, 0, errno
+		}
+		return int(r), int(msg.Controllen), nil
+	}
+}
+
 func recv(b []byte, flags int) (int, error) {
 	for {
 		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, ControlFD, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)

@@ -53,6 +53,9 @@ type Plan struct {
 	Path string
 	Args []string
 	Env  []string
+	// Stdout and Stderr, if not 0, make the n-th descriptor passed with the plan (counting
+	// from 1) the program's stdout or stderr, instead of the pipe the init was started with.
+	Stdout, Stderr uint8
 }
 
 // MaxPlanSize bounds an encoded plan so that it fits one control-socket message.
@@ -83,7 +86,7 @@ func (p *Plan) Encode(b []byte) []byte {
 	b = putString(b, p.Path)
 	b = putStrings(b, p.Args)
 	b = putStrings(b, p.Env)
-	return b
+	return append(b, p.Stdout, p.Stderr)
 }
 
 // Decode parses the wire form written by Encode.
@@ -116,6 +119,8 @@ func Decode(b []byte) (*Plan, error) {
 	p.Path = d.string()
 	p.Args = d.strings()
 	p.Env = d.strings()
+	p.Stdout = d.byte()
+	p.Stderr = d.byte()
 	if d.err != nil {
 		return nil, d.err
 	}

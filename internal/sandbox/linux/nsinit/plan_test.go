@@ -18,6 +18,7 @@ func TestPlanRoundTrip(t *testing.T) {
 		Seccomp: []byte{1, 2, 3, 4, 5, 6, 7, 8},
 		Dir:     "/var/task", Path: "/var/task/bootstrap",
 		Args: []string{"/var/task/bootstrap", ""}, Env: []string{"A=b"},
+		Stdout: 1, Stderr: 1,
 	}
 	got, err := Decode(p.Encode(nil))
 	if err != nil {

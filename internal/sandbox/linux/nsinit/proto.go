@@ -16,8 +16,9 @@ const (
 )
 
 // Messages on the control socket. The parent sends the encoded boot Plan first and the
-// environment's Plan when an environment takes the init; the init answers each with MsgReady
-// or MsgSetupError. Then the parent may send MsgListen any number of times (answered by
+// environment's Plan when an environment takes the init (with the descriptors Plan.Stdout and
+// Plan.Stderr refer to, as SCM_RIGHTS); the init answers each with MsgReady or
+// MsgSetupError. Then the parent may send MsgListen any number of times (answered by
 // MsgListener with the socket attached, or MsgListenError) and finally MsgStart, after which
 // the init execs the program: the socket is close-on-exec, so the parent reads end-of-file on
 // success, or MsgExecError followed by the init's exit.
