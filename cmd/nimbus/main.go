@@ -39,8 +39,19 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 const usage = `Nimbus runs AWS Lambda functions on your own machines.
 
 Usage:
-  nimbus server [flags]     start the server (Lambda API, invoker, store)
-  nimbus env                print the exports that point the aws CLI, boto3 and SDKs at Nimbus
+  nimbus server [flags]          start the server (Lambda and CloudWatch Logs APIs, invoker, store)
+  nimbus deploy PATH [flags]     create or update a function from a directory or a zip
+  nimbus invoke NAME [flags]     invoke a function and print its response
+  nimbus logs NAME [-f]          print a function's logs (--follow to keep printing)
+  nimbus ls                      list functions
+  nimbus get NAME                show a function's configuration
+  nimbus rm NAME...              delete functions
+  nimbus env                     print the exports that point the aws CLI, boto3 and SDKs at Nimbus
+  nimbus completion SHELL        print the bash, zsh or fish completion script
+
+The client commands find the server from --endpoint, else AWS_ENDPOINT_URL, else the local
+server's data dir (--data-dir, $NIMBUS_DATA_DIR or ~/.local/share/nimbus); they print tables,
+or JSON with --output json.
 
 Run "nimbus <command> -h" for a command's flags.
 `
@@ -55,6 +66,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServer(ctx, args[1:], stdout, stderr)
 	case "env":
 		return runEnv(args[1:], stdout, stderr)
+	case "deploy":
+		return runDeploy(ctx, args[1:], stdin, stdout, stderr)
+	case "invoke":
+		return runInvoke(ctx, args[1:], stdin, stdout, stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], stdin, stdout, stderr)
+	case "ls", "list":
+		return runList(ctx, args[1:], stdin, stdout, stderr)
+	case "get":
+		return runGet(ctx, args[1:], stdin, stdout, stderr)
+	case "rm", "delete":
+		return runRemove(ctx, args[1:], stdin, stdout, stderr)
+	case "completion":
+		return runCompletion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -158,8 +158,10 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 	default:
 		return &UserError{Msg: fmt.Sprintf("cannot tell which function of %s is the handler: pass --handler (module.function)", o.Path)}
 	}
+	// Said once the deploy worked: on failure, the error alone is the one line to read.
+	note := ""
 	if inferred {
-		fmt.Fprintf(a.Stderr, "%s: runtime %s, handler %s\n", det.Reason, runtime, handler)
+		note = fmt.Sprintf("%s: runtime %s, handler %s", det.Reason, runtime, handler)
 	}
 
 	// The code.
@@ -202,6 +204,9 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 			return &UserError{Err: err, Msg: msg}
 		}
 		return a.explain(err, subject)
+	}
+	if note != "" {
+		fmt.Fprintln(a.Stderr, note)
 	}
 	res := DeployResult{Function: functionOf(cfg), Action: action}
 	if a.Format == JSON {

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/nimbusfaas/nimbus/internal/cli"
+)
+
+func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newClientCommand("invoke", "NAME [--payload JSON|@file|-] [--qualifier Q] [--logs]", stderr)
+	var o cli.InvokeOptions
+	c.fs.StringVar(&o.Payload, "payload", "", "the event: JSON, @file for a file's content, - for standard input (default {})")
+	c.fs.StringVar(&o.Qualifier, "qualifier", "", "version or alias to invoke")
+	c.fs.BoolVar(&o.Logs, "logs", false, "print the invocation's log tail to stderr")
+	pos, err := c.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	o.Name = pos[0]
+	app, err := c.app(ctx, stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return clientResult(app.Invoke(ctx, o))
+}
