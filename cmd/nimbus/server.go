@@ -149,8 +149,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	apiServer := api.New(api.Config{
-		Catalog:  st,
-		Runtimes: catalog,
+		Catalog:   st,
+		Functions: st.Catalog(),
+		Runtimes:  catalog,
 		PrepareCode: func(ctx context.Context, zip []byte) error {
 			_, err := code.Put(ctx, zip)
 			return err

@@ -216,8 +216,9 @@ func (s *Server) ActivatePending(ctx context.Context) error {
 
 var errNoChange = errors.New("no change")
 
-// resolve parses the {name} path value and ?Qualifier=. Only $LATEST exists until versions
-// land, so any other qualifier is a function that cannot be found.
+// resolve parses the {name} path value and ?Qualifier= and finds the function in memory. Only
+// $LATEST exists until versions land, so any other qualifier is a function that cannot be
+// found. The record is shared: handlers must not change it.
 func (s *Server) resolve(r *http.Request, needLatest bool) (*lambda.Function, lambda.FunctionRef, error) {
 	ref, err := lambda.ParseFunctionRef(r.PathValue("name"), s.loc)
 	if err != nil {
@@ -226,8 +227,8 @@ func (s *Server) resolve(r *http.Request, needLatest bool) (*lambda.Function, la
 	if ref, err = ref.WithQualifier(r.URL.Query().Get("Qualifier")); err != nil {
 		return nil, ref, err
 	}
-	fn, err := s.catalog.GetFunction(r.Context(), ref.Name)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && ref.Qualifier != "" && ref.Qualifier != lambda.VersionLatest) {
+	fn, found := s.fns.Lookup(ref.Name)
+	if !found || (ref.Qualifier != "" && ref.Qualifier != lambda.VersionLatest) {
 		arn := s.loc.FunctionARN(ref.Name)
 		if ref.Qualifier != "" {
 			arn = s.loc.QualifiedARN(ref.Name, ref.Qualifier)
@@ -236,7 +237,7 @@ func (s *Server) resolve(r *http.Request, needLatest bool) (*lambda.Function, la
 		}
 		return nil, ref, lambda.NotFound("Function not found: %s", arn)
 	}
-	return fn, ref, err
+	return fn, ref, nil
 }
 
 type getFunctionOutput struct {

@@ -26,6 +26,12 @@ type Catalog interface {
 	GetCode(ctx context.Context, sha256hex string) ([]byte, error)
 }
 
+// Functions finds functions in memory, with no I/O: it serves the invoke path. It sees this
+// node's own writes as soon as they return (store.Catalog).
+type Functions interface {
+	Lookup(name string) (*lambda.Function, bool)
+}
+
 // Runtimes says which runtimes this node can run.
 type Runtimes interface {
 	Names() []string
@@ -39,8 +45,10 @@ type Authenticator interface {
 
 // Config configures the API server.
 type Config struct {
-	Catalog  Catalog
-	Runtimes Runtimes
+	Catalog Catalog
+	// Functions is the in-memory view of Catalog's functions.
+	Functions Functions
+	Runtimes  Runtimes
 	// PrepareCode validates an uploaded zip and readies it on this node (extracting it into the
 	// code cache). A zip to refuse gives codezip.ErrInvalidZip or codezip.ErrUnzippedTooLarge.
 	PrepareCode func(ctx context.Context, zip []byte) error
@@ -60,6 +68,7 @@ type Config struct {
 // Server serves the Lambda API.
 type Server struct {
 	catalog  Catalog
+	fns      Functions
 	runtimes Runtimes
 	prepare  func(ctx context.Context, zip []byte) error
 	auth     Authenticator
@@ -74,7 +83,7 @@ type Server struct {
 // New returns a Server with its routes.
 func New(cfg Config) *Server {
 	s := &Server{
-		catalog: cfg.Catalog, runtimes: cfg.Runtimes, prepare: cfg.PrepareCode, auth: cfg.Auth,
+		catalog: cfg.Catalog, fns: cfg.Functions, runtimes: cfg.Runtimes, prepare: cfg.PrepareCode, auth: cfg.Auth,
 		loc: cfg.Location, invoker: cfg.Invoker, codeKey: cfg.CodeKey, log: cfg.Logger, now: cfg.Now,
 		mux: http.NewServeMux(),
 	}
