@@ -347,3 +347,40 @@ export const handler = async (event, context) => {
 		t.Errorf("Node callback handler = %v", body)
 	}
 }
+
+// TestMemoryBudgetRefusesWith429 fills a node whose budget fits two 128 MB environments.
+func TestMemoryBudgetRefusesWith429(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "", "--memory-budget", "256")
+	c := s.client()
+	createGo(t, c, "budget", nil)
+	noRetry := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: c.Options().Credentials, Retryer: func() aws.Retryer { return aws.NopRetryer{} }},
+		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := noRetry.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("budget"),
+				Payload: []byte(`{"action":"sleep","millis":1500}`)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	throttled := 0
+	for err := range errs {
+		var tmr *types.TooManyRequestsException
+		switch {
+		case err == nil:
+		case errors.As(err, &tmr) && tmr.Reason == types.ThrottleReasonConcurrentInvocationLimitExceeded:
+			throttled++
+		default:
+			t.Errorf("Invoke = %v", err)
+		}
+	}
+	if throttled != 1 {
+		t.Errorf("%d of 3 invokes were throttled on a node with room for 2, want 1", throttled)
+	}
+}
