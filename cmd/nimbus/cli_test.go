@@ -434,3 +434,38 @@ func TestCLICompletionAndEnv(t *testing.T) {
 		t.Errorf("nimbus ls after eval $(nimbus env) = %v, %s", err, out)
 	}
 }
+
+// TestCLIDeployZipThenChangeLanguage deploys a zip, then a directory of another language under
+// the same name: the runtime and handler follow the code.
+func TestCLIDeployZipThenChangeLanguage(t *testing.T) {
+	pythonRuntime(t)
+	nodeRuntime(t)
+	s := startServer(t, "")
+	zipPath := filepath.Join(t.TempDir(), "hello.zip")
+	if err := os.WriteFile(zipPath, zipOf(t, map[string]string{"lambda_function.py": pythonHello}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var fn deployed
+	parseJSON(t, "deploy zip", s.must("deploy", zipPath, "--output", "json", "--description", "from a zip").stdout, &fn)
+	if fn.FunctionName != "hello" || !strings.HasPrefix(fn.Runtime, "python3.") || fn.Handler != "lambda_function.handler" || fn.Action != "created" {
+		t.Errorf("deploy hello.zip = %+v; want hello, python3.x, lambda_function.handler, created", fn)
+	}
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.mjs"), []byte("export const handler = async (e) => e;\n"), 0o644)
+	r := s.must("deploy", dir, "--name", "hello", "--output", "json")
+	parseJSON(t, "deploy node dir", r.stdout, &fn)
+	if !strings.HasPrefix(fn.Runtime, "nodejs") || fn.Handler != "index.handler" || fn.Action != "updated" {
+		t.Errorf("deploy of Node code over a Python function = %+v; want nodejs, index.handler, updated", fn)
+	}
+	if !strings.Contains(r.stderr, "found index.mjs: runtime nodejs") {
+		t.Errorf("deploy did not say what it inferred: %q", r.stderr)
+	}
+	// An explicit handler is kept on the next deploy of the same code.
+	os.WriteFile(filepath.Join(dir, "other.mjs"), []byte("export const run = async (e) => e;\n"), 0o644)
+	parseJSON(t, "deploy --handler", s.must("deploy", dir, "--name", "hello", "--handler", "other.run", "--output", "json").stdout, &fn)
+	parseJSON(t, "redeploy", s.must("deploy", dir, "--name", "hello", "--output", "json").stdout, &fn)
+	if fn.Handler != "other.run" || fn.Action != "unchanged" {
+		t.Errorf("redeploy after --handler other.run = handler %s, %s; want other.run, unchanged", fn.Handler, fn.Action)
+	}
+}
