@@ -30,7 +30,7 @@ func BenchmarkCreateToFirstByte(b *testing.B) {
 // what the last environment left to do (freeing its namespaces).
 func waitPoolFull(tb testing.TB, d *Driver) {
 	deadline := time.Now().Add(10 * time.Second)
-	for len(d.inits.ready) < initPoolSize {
+	for !d.inits.full() {
 		if time.Now().After(deadline) {
 			tb.Fatal("init pool did not refill in 10 s")
 		}

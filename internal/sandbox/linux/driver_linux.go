@@ -37,6 +37,10 @@ type Config struct {
 	// memory buys, if more) before its proportional quota applies; EndInit ends the boost
 	// sooner. Default 10s, Lambda's limit for the Init phase; negative disables the boost.
 	InitCPUBoost time.Duration
+	// InitPool is how many inits are kept booted, waiting for Create (see initPool): a burst
+	// of more cold starts than this pays for starting the rest. Default 2; negative keeps
+	// none.
+	InitPool int
 	// Logger receives what the driver cleans up and what goes wrong in the background.
 	// Default: discard.
 	Logger *slog.Logger
@@ -93,6 +97,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.InitCPUBoost == 0 {
 		cfg.InitCPUBoost = 10 * time.Second
 	}
+	if cfg.InitPool == 0 {
+		cfg.InitPool = defaultInitPool
+	}
 	if os.Geteuid() != 0 {
 		// Without root this would need a user namespace and delegated cgroups.
 		return nil, fmt.Errorf("%w: the linux sandbox driver must run as root", sandbox.ErrUnsupported)
@@ -128,7 +135,7 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	boot := bootPlan(d.rootDir).Encode(nil)
-	d.inits = newInitPool(func() (*proc, error) {
+	d.inits = newInitPool(max(cfg.InitPool, 0), func() (*proc, error) {
 		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%d", d.seq.Add(1)), boot)
 	})
 	ok = true

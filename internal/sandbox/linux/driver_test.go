@@ -19,9 +19,15 @@ import (
 // of several packages (and several test binaries) on one machine do not clean up each
 // other's environments.
 func newTestDriver(tb testing.TB) *Driver {
+	return newTestDriverWith(tb, Config{})
+}
+
+func newTestDriverWith(tb testing.TB, cfg Config) *Driver {
 	tb.Helper()
 	sandboxtest.RequireRoot(tb)
-	d, err := New(Config{RunDir: tb.TempDir(), CgroupParent: fmt.Sprintf("nimbus-test-%d-%s", os.Getpid(), sandboxtest.NewID(tb))})
+	cfg.RunDir = tb.TempDir()
+	cfg.CgroupParent = fmt.Sprintf("nimbus-test-%d-%s", os.Getpid(), sandboxtest.NewID(tb))
+	d, err := New(cfg)
 	if err != nil {
 		tb.Fatalf("New = %v", err)
 	}
@@ -35,6 +41,17 @@ func newTestDriver(tb testing.TB) *Driver {
 
 func TestConformance(t *testing.T) {
 	sandboxtest.TestDriver(t, newTestDriver(t))
+}
+
+// TestConformanceWithoutPool runs the suite with every init started by Create itself.
+func TestConformanceWithoutPool(t *testing.T) {
+	d := newTestDriverWith(t, Config{InitPool: -1})
+	t.Cleanup(func() { // after the parallel subtests and their Destroys
+		if n, err := d.cgroups.children(); err != nil || len(n) != 0 {
+			t.Errorf("cgroups left without a pool: %v, %v", n, err)
+		}
+	})
+	sandboxtest.TestDriver(t, d)
 }
 
 // cpuQuota reads an environment's CPU quota in microseconds from its cgroup.

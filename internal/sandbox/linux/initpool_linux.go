@@ -26,9 +26,9 @@ const cloneFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NE
 // to throw away.
 var initEnv = []string{nsinit.EnvMarker + "=" + nsinit.ProtocolVersion, "GOMAXPROCS=1", "GOGC=off"}
 
-// initPoolSize is how many booted inits wait for environments. Each costs a Go runtime's
-// worth of memory (~2 MiB, charged to the server) and a few namespaces.
-const initPoolSize = 2
+// defaultInitPool is how many booted inits wait for environments unless Config says
+// otherwise. Each costs a Go runtime's worth of memory (~2 MiB) and a few namespaces.
+const defaultInitPool = 2
 
 // proc is an init process that has booted in its own namespaces and cgroup and waits for a
 // plan. It belongs to no environment yet; its cgroup has bootLimits.
@@ -59,23 +59,25 @@ type initPool struct {
 	spawn func() (*proc, error)
 	ready chan *proc
 	// free holds a token for each init the pool may still make, so that no more than
-	// initPoolSize exist, counting the one being made.
+	// cap(ready) exist, counting the one being made.
 	free chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-func newInitPool(spawn func() (*proc, error)) *initPool {
+func newInitPool(size int, spawn func() (*proc, error)) *initPool {
 	p := &initPool{
 		spawn: spawn,
-		ready: make(chan *proc, initPoolSize),
-		free:  make(chan struct{}, initPoolSize),
+		ready: make(chan *proc, size),
+		free:  make(chan struct{}, size),
 		stop:  make(chan struct{}),
 	}
-	for range initPoolSize {
+	for range size {
 		p.free <- struct{}{}
 	}
-	p.wg.Go(p.fill)
+	if size > 0 {
+		p.wg.Go(p.fill)
+	}
 	return p
 }
 
@@ -89,6 +91,9 @@ func (p *initPool) get() (*proc, error) {
 		return p.spawn()
 	}
 }
+
+// full reports whether every init the pool keeps is ready.
+func (p *initPool) full() bool { return len(p.ready) == cap(p.ready) }
 
 func (p *initPool) fill() {
 	for {

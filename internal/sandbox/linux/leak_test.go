@@ -92,8 +92,8 @@ func TestLeaks(t *testing.T) {
 	if after != before {
 		t.Errorf("after %d cycles: %+v\nbefore:             %+v", cycles, after, before)
 	}
-	if names, err := d.cgroups.children(); err != nil || len(names) != initPoolSize {
-		t.Errorf("cgroups left: %v, %v; want only the %d of the init pool", names, err, initPoolSize)
+	if names, err := d.cgroups.children(); err != nil || len(names) != d.cfg.InitPool {
+		t.Errorf("cgroups left: %v, %v; want only the %d of the init pool", names, err, d.cfg.InitPool)
 	}
 }
 
