@@ -154,8 +154,8 @@ func TestCLIExamples(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Hello, stdin!") {
 		t.Errorf("invoke go-hello --payload - = exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "START RequestId: ") || !strings.Contains(r.stderr, "REPORT RequestId: ") {
-		t.Errorf("invoke --logs: stderr has no log tail:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "START RequestId: ") || !strings.Contains(r.stderr, "greeted stdin in en") || !strings.Contains(r.stderr, "REPORT RequestId: ") {
+		t.Errorf("invoke --logs: stderr has no log tail with the function's output:\n%s", r.stderr)
 	}
 
 	// A function error: exit status 1, "<errorType>: <errorMessage>" on stderr, nothing on stdout.
