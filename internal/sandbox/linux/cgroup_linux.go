@@ -28,6 +28,8 @@ type cgroupParent interface {
 
 // cgroup is one environment's cgroup (one per controller on v1).
 type cgroup interface {
+	// rel is the cgroup's path relative to the hierarchy's root, as /proc/PID/cgroup shows it.
+	rel() string
 	add(pid int) error
 	update(cgroupLimits) error
 	// resetPeak starts peak memory over from the current use, where the kernel allows it
@@ -142,7 +144,7 @@ func (p *cgroup1Parent) create(id string, l cgroupLimits) (cgroup, error) {
 		}
 		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.path, id, err)
 	}
-	return &cgroup1Group{cg: cg, path: path, stats: p.stats, swap: p.swap}, nil
+	return &cgroup1Group{cg: cg, path: path, relPath: p.path + "/" + id, stats: p.stats, swap: p.swap}, nil
 }
 
 func (p *cgroup1Parent) load(id string) (cgroup, error) {
@@ -151,7 +153,7 @@ func (p *cgroup1Parent) load(id string) (cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cgroup1Group{cg: cg, path: path, stats: p.stats, swap: p.swap}, nil
+	return &cgroup1Group{cg: cg, path: path, relPath: p.path + "/" + id, stats: p.stats, swap: p.swap}, nil
 }
 
 func (p *cgroup1Parent) children() ([]string, error) {
@@ -185,11 +187,14 @@ func (p *cgroup1Parent) remove() error {
 }
 
 type cgroup1Group struct {
-	cg    cgroup1.Cgroup
-	path  cgroup1.Path
-	stats cgroup1.Hierarchy
-	swap  bool
+	cg      cgroup1.Cgroup
+	path    cgroup1.Path
+	relPath string
+	stats   cgroup1.Hierarchy
+	swap    bool
 }
+
+func (g *cgroup1Group) rel() string { return g.relPath }
 
 func (g *cgroup1Group) add(pid int) error { return g.cg.Add(cgroup1.Process{Pid: pid}) }
 
@@ -286,7 +291,7 @@ func (p *cgroup2Parent) create(id string, l cgroupLimits) (cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s/%s: %w", p.group, id, err)
 	}
-	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), swap: p.swap}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), relPath: p.group + "/" + id, swap: p.swap}, nil
 }
 
 func (p *cgroup2Parent) load(id string) (cgroup, error) {
@@ -294,7 +299,7 @@ func (p *cgroup2Parent) load(id string) (cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), swap: p.swap}, nil
+	return &cgroup2Group{m: m, path: filepath.Join(p.mountpoint, p.group, id), relPath: p.group + "/" + id, swap: p.swap}, nil
 }
 
 func (p *cgroup2Parent) children() ([]string, error) {
@@ -314,10 +319,13 @@ func (p *cgroup2Parent) children() ([]string, error) {
 func (p *cgroup2Parent) remove() error { return p.m.Delete() }
 
 type cgroup2Group struct {
-	m    *cgroup2.Manager
-	path string
-	swap bool
+	m       *cgroup2.Manager
+	path    string
+	relPath string
+	swap    bool
 }
+
+func (g *cgroup2Group) rel() string { return g.relPath }
 
 func (g *cgroup2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
 

@@ -2,12 +2,15 @@ package linux
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,7 +29,7 @@ type Config struct {
 	// private mount namespace). Default "/run/nimbus/sandbox".
 	RunDir string
 	// CgroupParent is the cgroup, relative to the root of each hierarchy, under which every
-	// environment (and every init waiting in the pool) gets its own, named env-N. Whatever is
+	// environment (and every init waiting in the pool) gets its own, named env-RUN-N. Whatever is
 	// left in it at New (after a crash) is killed and removed, so it must not be shared.
 	// Default "nimbus".
 	CgroupParent string
@@ -135,8 +138,11 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	boot := bootPlan(d.rootDir).Encode(nil)
+	// Cgroup names differ from those of any earlier driver, to keep logs of a restart clear.
+	var run [4]byte
+	rand.Read(run[:])
 	d.inits = newInitPool(max(cfg.InitPool, 0), func() (*proc, error) {
-		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%d", d.seq.Add(1)), boot)
+		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%x-%d", run, d.seq.Add(1)), boot)
 	})
 	ok = true
 	return d, nil
@@ -153,6 +159,7 @@ func (d *Driver) removeLeftovers() error {
 		if err != nil {
 			continue // deleted meanwhile
 		}
+		cg.thaw() // a frozen process dies only when thawed
 		if err := killAll(cg); err != nil {
 			return fmt.Errorf("kill leftover environment %s: %w", id, err)
 		}
@@ -597,8 +604,7 @@ func (d *Driver) setFrozen(id string, frozen bool) error {
 	return nil
 }
 
-// killAll SIGKILLs every process in cg until it is empty. It freezes the cgroup around
-// reading and signalling the pids, so that none of them can exit and be reused meanwhile.
+// killAll SIGKILLs every process in cg until it is empty.
 func killAll(cg cgroup) error {
 	deadline := time.Now().Add(emptyTimeout)
 	for {
@@ -616,19 +622,42 @@ func killAll(cg cgroup) error {
 	}
 }
 
+// signalAll sends sig to every process in cg. Each pid is pinned with a pidfd and then checked
+// to be in cg still, so that a pid recycled since the list was read is never signalled.
+// (Freezing the cgroup around the list would do the same, but a freeze can wait without end
+// for a task in uninterruptible sleep.)
 func signalAll(cg cgroup, sig syscall.Signal) error {
-	if err := cg.freeze(); err != nil {
-		return err
-	}
-	defer cg.thaw()
 	pids, err := cg.procs()
 	if err != nil {
 		return err
 	}
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
-			return fmt.Errorf("signal %d: %w", pid, err)
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // gone already
 		}
+		if inCgroup(pid, cg.rel()) {
+			if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && err != unix.ESRCH {
+				unix.Close(fd)
+				return fmt.Errorf("signal %d: %w", pid, err)
+			}
+		}
+		unix.Close(fd)
 	}
 	return nil
+}
+
+// inCgroup reports whether process pid is in cgroup rel (or below it) in any hierarchy.
+func inCgroup(pid int, rel string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && (parts[2] == rel || strings.HasPrefix(parts[2], rel+"/")) {
+			return true
+		}
+	}
+	return false
 }
