@@ -1,0 +1,109 @@
+// Command invoke benchmarks Nimbus's invoke path side by side with the AWS Lambda Runtime
+// Interface Emulator (RIE), in one run on one machine, on the same aws-lambda-go hello
+// function:
+//
+//   - warm invoke latency (p50, p99) at concurrency 1;
+//   - throughput at concurrency 1 and 8;
+//   - cold starts (first invoke of a new environment, forced by UpdateFunctionConfiguration as
+//     maxday/lambda-perf does) of provided, Python and Node functions on Nimbus, measured by the
+//     client and by the REPORT line's Init Duration; and the emulator's first invoke for
+//     reference.
+//
+// Nimbus is measured as its users call it: the real server process through the AWS SDK for Go
+// v2 with SigV4. The emulator is measured as its users call it: plain HTTP POSTs to
+// /2015-03-31/functions/function/invocations. It prints a table with the ratios the targets of
+// issue 4 are stated in. It needs root (Nimbus's sandbox) and takes a few minutes:
+//
+//	go run ./bench/invoke
+//
+// It is a command rather than a test so that `go test ./...` never runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench/invoke:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// defaultRIEVersion is the emulator release the published figures were measured with; the
+// benchmark falls back to @latest when it does not resolve.
+const defaultRIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
+
+// options are the benchmark's flags.
+type options struct {
+	warmN       int
+	rounds      int
+	duration    time.Duration
+	concurrency int
+	coldN       int
+	nimbusBin   string
+	rieBin      string
+	rieVersion  string
+	keep        bool
+	phases      phaseSet
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	o := options{phases: phaseSet{"warm": true, "throughput": true, "cold": true}}
+	fs := flag.NewFlagSet("bench/invoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.warmN, "n", 3000, "warm invocations per platform for the latency figures")
+	fs.IntVar(&o.rounds, "rounds", 3, "the warm and throughput runs alternate between the platforms this many times")
+	fs.DurationVar(&o.duration, "duration", 6*time.Second, "time spent on each throughput configuration, over all rounds")
+	fs.IntVar(&o.concurrency, "c", 8, "concurrency of the parallel throughput run")
+	fs.IntVar(&o.coldN, "cold", 30, "cold starts per runtime")
+	fs.StringVar(&o.nimbusBin, "nimbus", "", "a nimbus binary to run (default: build ./cmd/nimbus)")
+	fs.StringVar(&o.rieBin, "rie", "", "an aws-lambda-rie binary to run (default: go install it into a temporary GOBIN)")
+	fs.StringVar(&o.rieVersion, "rie-version", defaultRIEVersion, "the emulator version to install")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
+	fs.Var(&o.phases, "phases", "comma-separated phases to run: warm, throughput, cold")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.warmN < o.rounds || o.rounds < 1 || o.concurrency < 1 || o.coldN < 1 || o.duration <= 0 {
+		return o, errors.New("-n, -rounds, -c, -cold and -duration must be positive, and -n at least -rounds")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("Nimbus's sandbox needs root (namespaces and cgroups): run the benchmark as root")
+	}
+	b, err := newBench(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	res, err := b.run(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (logs kept in %s)", err, b.dir)
+	}
+	res.write(stdout)
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// invokeFunc runs one invocation of the hello function and checks its answer.
+type invokeFunc func(ctx context.Context) error
+
+// durations is a set of samples.
+type durations []time.Duration
+
+// percentile is the nearest-rank percentile p (0–100) of d; 0 when d is empty. With 30
+// samples p99 is the largest: say so when reporting it.
+func (d durations) percentile(p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	rank := int(p/100*float64(len(s))+0.999999) - 1
+	return s[min(max(rank, 0), len(s)-1)]
+}
+
+// latencies runs n invocations one after the other and returns how long each took.
+func latencies(ctx context.Context, invoke invokeFunc, n int) (durations, error) {
+	d := make(durations, 0, n)
+	for range n {
+		start := time.Now()
+		if err := invoke(ctx); err != nil {
+			return d, err
+		}
+		d = append(d, time.Since(start))
+	}
+	return d, nil
+}
+
+// load is what a throughput run did.
+type load struct {
+	ok, failed int64
+	elapsed    time.Duration
+	firstErr   error
+	cpu        cpuUse
+}
+
+func (l load) perSecond() float64 { return float64(l.ok) / l.elapsed.Seconds() }
+
+// add merges another run of the same configuration into l.
+func (l load) add(o load) load {
+	l.ok += o.ok
+	l.failed += o.failed
+	l.elapsed += o.elapsed
+	if l.firstErr == nil {
+		l.firstErr = o.firstErr
+	}
+	l.cpu = l.cpu.add(o.cpu)
+	return l
+}
+
+// throughput keeps `workers` invocations in flight for d, or until ctx ends, and counts those
+// that succeeded. serverPID is the process whose CPU time is reported apart from the client's.
+func throughput(ctx context.Context, invoke invokeFunc, workers int, d time.Duration, serverPID int) load {
+	var ok, failed atomic.Int64
+	var errOnce sync.Once
+	var firstErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	before := sampleCPU(serverPID)
+	start := time.Now()
+	stop := start.Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(stop) && ctx.Err() == nil {
+				if err := invoke(ctx); err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return load{ok: ok.Load(), failed: failed.Load(), elapsed: elapsed, firstErr: firstErr,
+		cpu: sampleCPU(serverPID).sub(before)}
+}
+
+// cpuUse is CPU time spent, split by who spent it.
+type cpuUse struct {
+	total  time.Duration // every process on the machine (from /proc/stat)
+	client time.Duration // this process: the load generator and its SDK or HTTP client
+	server time.Duration // the platform's server process (not its children)
+}
+
+func (c cpuUse) add(o cpuUse) cpuUse {
+	return cpuUse{c.total + o.total, c.client + o.client, c.server + o.server}
+}
+
+func (c cpuUse) sub(o cpuUse) cpuUse {
+	return cpuUse{c.total - o.total, c.client - o.client, c.server - o.server}
+}
+
+// clockTick is USER_HZ, which /proc reports CPU times in; it is 100 on every Linux we run on.
+const clockTick = 100
+
+func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTick }
+
+// sampleCPU reads the CPU times used so far. A field it cannot read stays zero: the figures
+// it feeds are diagnostics beside the measurement, not the measurement.
+func sampleCPU(serverPID int) cpuUse {
+	var c cpuUse
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		// cpu user nice system idle iowait irq softirq steal ...: busy is user, nice, system,
+		// irq and softirq (steal is the hypervisor's, guest time is already in user).
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			if i != 3 && i != 4 && i < 7 {
+				c.total += ticks(n)
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.client = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if serverPID > 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", serverPID)); err == nil {
+			// Fields after the command name (which may hold spaces) start at state, field 3;
+			// utime and stime are fields 14 and 15.
+			if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+				f := strings.Fields(string(b)[i+1:])
+				if len(f) > 12 {
+					u, _ := strconv.ParseInt(f[11], 10, 64)
+					s, _ := strconv.ParseInt(f[12], 10, 64)
+					c.server = ticks(u + s)
+				}
+			}
+		}
+	}
+	return c
+}
+
+var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
+
+// initDuration is the Init Duration of the REPORT line in a log tail; ok is false when the
+// line has none, which means the invocation was not a cold start.
+func initDuration(logTail string) (d time.Duration, ok bool) {
+	for _, line := range strings.Split(logTail, "\n") {
+		if !strings.HasPrefix(line, "REPORT RequestId: ") {
+			continue
+		}
+		m := initDurationRE.FindStringSubmatch(line)
+		if m == nil {
+			return 0, false
+		}
+		ms, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return 0, false
+		}
+		return time.Duration(ms * float64(time.Millisecond)), true
+	}
+	return 0, false
+}

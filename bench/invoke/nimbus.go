@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/nimbusfaas/nimbus/internal/auth"
+)
+
+// nimbusServer is a `nimbus server` process on a port-0 listener with its own data dir, and
+// an AWS SDK for Go v2 client signed with its admin key.
+type nimbusServer struct {
+	cmd      *exec.Cmd
+	log      *os.File
+	endpoint string
+	runtimes []string // as the server announced them
+	client   *lambdasdk.Client
+}
+
+// startNimbus starts bin as a server on dataDir; its log goes to logPath.
+func startNimbus(ctx context.Context, bin, dataDir, logPath string, extraArgs ...string) (*nimbusServer, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &nimbusServer{cmd: cmd, log: logFile}
+	type announced struct{ endpoint, runtimes string }
+	ready := make(chan announced, 1)
+	go func() {
+		var a announced
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logFile, line)
+			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
+				a.endpoint = rest
+			}
+			if rest, ok := strings.CutPrefix(line, "nimbus: runtimes: "); ok {
+				a.runtimes = rest
+				ready <- a
+			}
+		}
+	}()
+	select {
+	case a := <-ready:
+		s.endpoint = a.endpoint
+		s.runtimes = strings.Split(a.runtimes, ", ")
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("nimbus server did not start in 60 s; see %s", logPath)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+	key, err := auth.LoadOrCreateAdmin(dataDir)
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("reading the admin key: %w", err)
+	}
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, ""),
+	}
+	s.client = lambdasdk.NewFromConfig(cfg, func(o *lambdasdk.Options) {
+		o.BaseEndpoint = aws.String(s.endpoint)
+		// A retried invocation would hide an error inside a slow sample: fail instead.
+		o.RetryMaxAttempts = 1
+	})
+	return s, nil
+}
+
+func (s *nimbusServer) pid() int { return s.cmd.Process.Pid }
+
+// stop ends the server with SIGTERM, and kills it if it has not stopped in 20 s.
+func (s *nimbusServer) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	s.log.Close()
+}
+
+// runtime is the first runtime the server offers whose name starts with prefix.
+func (s *nimbusServer) runtime(prefix string) (string, bool) {
+	for _, r := range s.runtimes {
+		if strings.HasPrefix(r, prefix) {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// create makes a function and waits until it is Active.
+func (s *nimbusServer) create(ctx context.Context, name, runtime, handler string, zip []byte) error {
+	_, err := s.client.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
+		FunctionName: aws.String(name),
+		Runtime:      types.Runtime(runtime),
+		Role:         aws.String("arn:aws:iam::000000000000:role/lambda-role"),
+		Handler:      aws.String(handler),
+		Code:         &types.FunctionCode{ZipFile: zip},
+		Environment:  &types.Environment{Variables: map[string]string{"BENCH_ROUND": "0"}},
+	})
+	if err != nil {
+		return fmt.Errorf("CreateFunction(%s): %w", name, err)
+	}
+	return s.waitReady(ctx, name)
+}
+
+// waitReady polls until the function is Active and its last update has finished.
+func (s *nimbusServer) waitReady(ctx context.Context, name string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := s.client.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+		if err != nil {
+			return err
+		}
+		if out.State == types.StateActive && (out.LastUpdateStatus == "" || out.LastUpdateStatus == types.LastUpdateStatusSuccessful) {
+			return nil
+		}
+		if out.State == types.StateFailed || out.LastUpdateStatus == types.LastUpdateStatusFailed {
+			return fmt.Errorf("function %s failed: %s %s", name, aws.ToString(out.StateReason), aws.ToString(out.LastUpdateStatusReason))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("function %s not ready after 30 s (state %s, last update %s)", name, out.State, out.LastUpdateStatus)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// forceCold changes an environment variable of the function, which retires its environments
+// (the method of maxday/lambda-perf), and waits for the update to finish.
+func (s *nimbusServer) forceCold(ctx context.Context, name string, round int) error {
+	out, err := s.client.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(name),
+		Environment:  &types.Environment{Variables: map[string]string{"BENCH_ROUND": fmt.Sprint(round)}},
+	})
+	if err != nil {
+		return fmt.Errorf("UpdateFunctionConfiguration(%s): %w", name, err)
+	}
+	if out.LastUpdateStatus == types.LastUpdateStatusSuccessful {
+		return nil
+	}
+	return s.waitReady(ctx, name)
+}
+
+// invoker returns an invokeFunc that calls name with payload and checks that the answer
+// says hello to want.
+func (s *nimbusServer) invoker(name string, payload []byte, want string) invokeFunc {
+	return func(ctx context.Context) error {
+		out, err := s.client.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String(name), Payload: payload})
+		if err != nil {
+			return err
+		}
+		return checkAnswer(out.StatusCode, aws.ToString(out.FunctionError), out.Payload, want)
+	}
+}
+
+// coldInvoke invokes name with the log tail and returns the client-measured time and the
+// REPORT line's Init Duration; it fails when the invocation was warm.
+func (s *nimbusServer) coldInvoke(ctx context.Context, name string, payload []byte, want string) (client, init time.Duration, err error) {
+	start := time.Now()
+	out, err := s.client.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String(name), Payload: payload, LogType: types.LogTypeTail})
+	client = time.Since(start)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := checkAnswer(out.StatusCode, aws.ToString(out.FunctionError), out.Payload, want); err != nil {
+		return 0, 0, err
+	}
+	tail, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	if err != nil {
+		return 0, 0, fmt.Errorf("log tail is not base64: %w", err)
+	}
+	init, ok := initDuration(string(tail))
+	if !ok {
+		return 0, 0, fmt.Errorf("invocation of %s after a configuration change has no Init Duration (not a cold start?); log tail:\n%s", name, tail)
+	}
+	return client, init, nil
+}
+
+// checkAnswer fails unless the invocation succeeded with a JSON object whose "hello" is want.
+func checkAnswer(status int32, functionError string, payload []byte, want string) error {
+	var answer struct {
+		Hello string `json:"hello"`
+	}
+	if status != 200 || functionError != "" || json.Unmarshal(payload, &answer) != nil || answer.Hello != want {
+		return fmt.Errorf("invocation answered %d %q %s; want 200 with hello %q", status, functionError, payload, want)
+	}
+	return nil
+}
+
+// buildNimbus builds the nimbus command of the module at root into dir.
+func buildNimbus(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "nimbus")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nimbus")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building nimbus: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// buildHello builds the aws-lambda-go hello function as Lambda's docs say (static, no RPC
+// mode) into dir/bootstrap.
+func buildHello(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", bin, "./bench/invoke/testdata/hello")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the hello function: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// moduleRoot is the directory of the go.mod this benchmark belongs to.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run the benchmark from inside the nimbus module (go run ./bench/invoke)")
+	}
+	return filepath.Dir(gomod), nil
+}

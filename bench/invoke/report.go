@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// phaseSet is the -phases flag.
+type phaseSet map[string]bool
+
+func (p phaseSet) String() string {
+	var names []string
+	for n, on := range p {
+		if on {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+func (p phaseSet) Set(v string) error {
+	clear(p)
+	for _, n := range strings.Split(v, ",") {
+		switch n = strings.TrimSpace(n); n {
+		case "warm", "throughput", "cold":
+			p[n] = true
+		default:
+			return fmt.Errorf("unknown phase %q (want warm, throughput or cold)", n)
+		}
+	}
+	return nil
+}
+
+// coldTargets are issue 4's cold-start targets (p50) by runtime family.
+var coldTargets = []struct {
+	prefix string
+	target time.Duration
+}{
+	{"provided", 10 * time.Millisecond},
+	{"python", 30 * time.Millisecond},
+	{"nodejs", 60 * time.Millisecond},
+}
+
+// ms renders a duration in milliseconds with sensible precision.
+func ms(d time.Duration) string {
+	f := float64(d) / float64(time.Millisecond)
+	switch {
+	case f < 10:
+		return fmt.Sprintf("%.2f ms", f)
+	case f < 100:
+		return fmt.Sprintf("%.1f ms", f)
+	}
+	return fmt.Sprintf("%.0f ms", f)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+// write prints the figures as tables.
+func (r *results) write(w io.Writer) {
+	fmt.Fprintf(w, "\nNimbus vs the AWS Lambda Runtime Interface Emulator (RIE), %s\n", r.when.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "machine:  %s\n", r.machine)
+	fmt.Fprintf(w, "emulator: %s\n", r.rieHow)
+	fmt.Fprintf(w, "function: aws-lambda-go hello, CGO_ENABLED=0 -tags lambda.norpc, 128 MB; Nimbus through the AWS SDK for Go v2 (SigV4), the RIE through plain HTTP POST\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+
+	if len(r.warmNimbus) > 0 {
+		fmt.Fprintf(w, "\nWarm invoke latency, concurrency 1 (%d invocations each, %d alternating rounds)\n", len(r.warmNimbus), r.rounds)
+		row("", "p50", "p90", "p99")
+		for _, x := range []struct {
+			name string
+			d    durations
+		}{{"Nimbus", r.warmNimbus}, {"RIE", r.warmRIE}, {"SDK client alone (no-op server in process)", r.clientFloor}} {
+			row(x.name, ms(x.d.percentile(50)), ms(x.d.percentile(90)), ms(x.d.percentile(99)))
+		}
+		tw.Flush()
+	}
+
+	if len(r.tputNimbus) > 0 {
+		fmt.Fprintf(w, "\nThroughput (successful invocations/s) and CPU time per invocation (machine / client / server process / rest: functions, sandboxes, kernel)\n")
+		row("", "concurrency", "inv/s", "failed/s", "CPU machine", "client", "server", "rest")
+		for _, x := range []struct {
+			name string
+			l    map[int]load
+		}{{"Nimbus", r.tputNimbus}, {"RIE", r.tputRIE}} {
+			for _, c := range []int{1, r.concurrency} {
+				l := x.l[c]
+				if l.ok == 0 {
+					row(x.name, fmt.Sprint(c), "0", fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()), "—", "—", "—", "—")
+					continue
+				}
+				n := time.Duration(l.ok)
+				row(x.name, fmt.Sprint(c), fmt.Sprintf("%.0f", l.perSecond()), fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()),
+					us(l.cpu.total/n), us(l.cpu.client/n), us(l.cpu.server/n), us((l.cpu.total-l.cpu.client-l.cpu.server)/n))
+			}
+		}
+		tw.Flush()
+		if l := r.tputRIE[r.concurrency]; l.failed > 0 || r.rieParallelCrash != "" {
+			fmt.Fprintf(w, "(the RIE serves one invocation at a time: at concurrency %d, on an instance of its own, the first failure was: %v", r.concurrency, l.firstErr)
+			if r.rieParallelCrash != "" {
+				fmt.Fprintf(w, "; the emulator process died: %s", r.rieParallelCrash)
+			}
+			fmt.Fprintln(w, ")")
+		}
+	}
+
+	if len(r.cold) > 0 {
+		fmt.Fprintf(w, "\nCold starts on Nimbus (%d each, forced by UpdateFunctionConfiguration; with %d samples p99 is the slowest)\n", r.coldN, r.coldN)
+		row("runtime", "client p50", "client p99", "Init Duration p50", "Init Duration p99", "next warm invoke p50")
+		for _, c := range r.cold {
+			row(c.runtime, ms(c.client.percentile(50)), ms(c.client.percentile(99)), ms(c.init.percentile(50)), ms(c.init.percentile(99)), ms(c.warm.percentile(50)))
+		}
+		if len(r.rieCold) > 0 {
+			row("RIE provided (first invoke after start)", ms(r.rieCold.percentile(50)), ms(r.rieCold.percentile(99)), "", "", "")
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintf(w, "\nTargets of issue 4\n")
+	row("measure", "value", "target", "met")
+	if len(r.warmNimbus) > 0 {
+		ratio := float64(r.warmNimbus.percentile(50)) / float64(r.warmRIE.percentile(50))
+		row("warm p50 Nimbus / RIE", fmt.Sprintf("%.2f", ratio), "≤ 0.5", yesNo(ratio <= 0.5))
+	}
+	if len(r.tputNimbus) > 0 {
+		ratio := r.tputNimbus[r.concurrency].perSecond() / r.tputRIE[1].perSecond()
+		row(fmt.Sprintf("throughput Nimbus c=%d / RIE c=1", r.concurrency), fmt.Sprintf("%.2f×", ratio), "≥ 5×", yesNo(ratio >= 5))
+	}
+	for _, c := range r.cold {
+		for _, t := range coldTargets {
+			if strings.HasPrefix(c.runtime, t.prefix) {
+				p50 := c.client.percentile(50)
+				row("cold start p50 "+c.runtime+" (client-measured)", ms(p50), "≤ "+ms(t.target), yesNo(p50 <= t.target))
+				p50 = c.init.percentile(50)
+				row("cold start p50 "+c.runtime+" (Init Duration)", ms(p50), "≤ "+ms(t.target), yesNo(p50 <= t.target))
+			}
+		}
+	}
+	tw.Flush()
+}
