@@ -209,10 +209,11 @@ func TestInvokeFailures(t *testing.T) {
 	if tail := logTail(t, out); !strings.Contains(tail, "Max Memory Used: 128 MB") || !strings.Contains(tail, "Error Type: Runtime.OutOfMemory") {
 		t.Errorf("REPORT of an OOM kill:\n%s", tail)
 	}
+	// A 128 MB function gets 7% of a CPU, so building 7 MB takes it a while.
+	wantFunctionError(t, invoke(t, c, "hog", `{"action":"big","mb":7}`), "Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
 	if out := invoke(t, c, "hog", `{"action":"oom","mb":20}`); string(out.Payload) != "20" || out.FunctionError != nil {
 		t.Errorf("after the OOM kill, allocating 20 MB = %s", out.Payload)
 	}
-	wantFunctionError(t, invoke(t, c, "fails", `{"action":"big","mb":7}`), "Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
 	// After all that, the function still works.
 	if body := decode(t, invoke(t, c, "fails", `{"action":"hello","name":"again"}`).Payload); body["hello"] != "again" {
 		t.Errorf("after failures Invoke = %v", body)

@@ -173,6 +173,12 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	var ie *runtimeapi.InitError
 	switch {
 	case err == nil:
+		// Init is over: from now on the environment gets the CPU its memory buys.
+		if b, ok := l.cfg.Driver.(sandbox.InitBooster); ok {
+			if err := b.EndInit(life, e.id); err != nil {
+				return nil, fmt.Errorf("ending init boost: %w", err)
+			}
+		}
 		return nil, nil
 	case errors.As(err, &ie):
 		return &lambda.InvokeResult{Payload: ie.Body, FunctionError: lambda.FunctionErrorUnhandled}, nil
