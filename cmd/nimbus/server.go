@@ -25,6 +25,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/logs"
 	"github.com/nimbusfaas/nimbus/internal/natsd"
 	"github.com/nimbusfaas/nimbus/internal/runtimes"
+	"github.com/nimbusfaas/nimbus/internal/sandbox"
 	"github.com/nimbusfaas/nimbus/internal/sandbox/linux"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
@@ -117,27 +118,32 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Each data dir gets its own sandbox namespace, so that two servers on one machine (or a
 	// test suite) never clean up each other's environments.
 	instance := instanceName(f.dataDir)
+	var inv *invoker.Invoker
 	driver, err := linux.New(linux.Config{
 		RunDir:       filepath.Join("/run/nimbus", instance),
 		CgroupParent: "nimbus-" + instance,
 		Logger:       log,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, sandbox.ErrUnsupported):
+		// The API still serves; invocations say why they cannot run.
+		log.Warn("functions cannot run on this server", "err", err)
+	case err != nil:
 		return fmt.Errorf("starting the sandbox driver: %w", err)
+	default:
+		defer driver.Close()
+		launcher := environment.New(environment.Config{
+			Driver: driver, Runtimes: catalog, RuntimeDir: runtimeDir, Code: code, Logs: logSvc,
+			Location: loc, Logger: log,
+		})
+		budget := f.memoryBudgetMB
+		if budget == 0 {
+			budget = defaultMemoryBudgetMB()
+		}
+		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm, Logger: log})
+		defer inv.Close()
+		go inv.Run(ctx, max(f.keepWarm/10, time.Second))
 	}
-	defer driver.Close()
-
-	launcher := environment.New(environment.Config{
-		Driver: driver, Runtimes: catalog, RuntimeDir: runtimeDir, Code: code, Logs: logSvc,
-		Location: loc, Logger: log,
-	})
-	budget := f.memoryBudgetMB
-	if budget == 0 {
-		budget = defaultMemoryBudgetMB()
-	}
-	inv := invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm, Logger: log})
-	defer inv.Close()
-	go inv.Run(ctx, max(f.keepWarm/10, time.Second))
 	go sweepCode(ctx, st, log)
 
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
@@ -159,7 +165,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Auth:     verifier,
 		CodeKey:  key,
 		Location: loc,
-		Invoker:  inv,
+		Invoker:  invokerOrNil(inv),
 		Logger:   log,
 	})
 	if err := apiServer.ActivatePending(ctx); err != nil {
@@ -246,4 +252,12 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// invokerOrNil keeps a nil *Invoker from becoming a non-nil api.Invoker.
+func invokerOrNil(inv *invoker.Invoker) api.Invoker {
+	if inv == nil {
+		return nil
+	}
+	return inv
 }

@@ -63,7 +63,8 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 		return nil
 	}
 	if s.invoker == nil {
-		return &lambda.Error{Code: lambda.CodeService, Status: http.StatusInternalServerError, Message: "This Nimbus server has no invoker."}
+		return &lambda.Error{Code: lambda.CodeService, Status: http.StatusInternalServerError,
+			Message: "This Nimbus server cannot run functions: its sandbox needs root. Restart `nimbus server` as root."}
 	}
 	invokedARN := s.loc.FunctionARN(fn.Name)
 	if ref.Qualifier != "" {

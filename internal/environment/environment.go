@@ -26,9 +26,9 @@ type Environment struct {
 	stream   *logs.Stream
 	// output is the write end of the log stream's pipe, where the sandbox copies the
 	// runtime's stdout and stderr.
-	output *os.File
-	log      *slog.Logger
-	created  bool
+	output  *os.File
+	log     *slog.Logger
+	created bool
 
 	// initDuration is reported on the first REPORT line only.
 	initDuration time.Duration
