@@ -154,7 +154,9 @@ func (s *testServer) env() []string {
 	}
 	env := os.Environ()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		env = append(env, strings.TrimPrefix(line, "export "))
+		if v, ok := strings.CutPrefix(line, "export "); ok {
+			env = append(env, v)
+		}
 	}
 	return append(env, "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 }

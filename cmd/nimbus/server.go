@@ -23,6 +23,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/invoker"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/logs"
+	"github.com/nimbusfaas/nimbus/internal/logsapi"
 	"github.com/nimbusfaas/nimbus/internal/natsd"
 	"github.com/nimbusfaas/nimbus/internal/runtimes"
 	"github.com/nimbusfaas/nimbus/internal/sandbox"
@@ -180,7 +181,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
+	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier, Region: f.region, AccountID: f.accountID,
+		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
+	srv := &http.Server{Handler: edge(apiServer, logsAPI), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	fmt.Fprintf(stdout, "nimbus: serving the Lambda API at %s\n", endpoint)
@@ -260,4 +263,16 @@ func invokerOrNil(inv *invoker.Invoker) api.Invoker {
 		return nil
 	}
 	return inv
+}
+
+// edge sends each request to the API it is for: CloudWatch Logs operations name themselves in
+// X-Amz-Target (JSON 1.1 protocol, all on POST /); everything else is the Lambda REST API.
+func edge(lambdaAPI, logsAPI http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), logsapi.TargetPrefix) {
+			logsAPI.ServeHTTP(w, r)
+			return
+		}
+		lambdaAPI.ServeHTTP(w, r)
+	})
 }
