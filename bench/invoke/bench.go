@@ -115,7 +115,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	// Every forced cold start leaves the previous environment idle until it is reaped, as on
 	// Lambda; a budget that holds them all keeps evictions out of the cold-start figures.
-	budgetMB := 128 * (3*b.o.coldN + 2*b.o.concurrency + 16)
+	budgetMB := 128*(3*b.o.coldN+b.o.concurrency+16) + b.o.memoryMB*(b.o.concurrency+1)
 	b.say("starting nimbus server (memory budget %d MB)", budgetMB)
 	b.nimbus, err = startNimbus(ctx, nimbusBin, filepath.Join(b.dir, "nimbus-data"), filepath.Join(b.dir, "nimbus.log"),
 		"--memory-budget", fmt.Sprint(budgetMB))
@@ -142,14 +142,26 @@ type results struct {
 	when                 time.Time
 	machine              string
 	rieHow               string
-	warmNimbus, warmRIE  durations
+	nimbus, nimbusSmall  *platform // the -memory function and a 128 MB one
+	rie                  *platform
 	clientFloor          durations
-	tputNimbus, tputRIE  map[int]load // by concurrency
-	rieParallelCrash     string       // why the emulator died at concurrency > 1, if it did
+	rieParallelCrash     string // why the emulator died at concurrency > 1, if it did
 	concurrency          int
 	cold                 []coldResult
 	rieCold              durations
 	rounds, coldN, warmN int
+	// busyBefore and busyAfter are the share of the machine's CPU in use while the benchmark
+	// was idle for a second before and after the run: other work skews the figures.
+	busyBefore, busyAfter float64
+}
+
+// platform is one warm configuration under test and its figures.
+type platform struct {
+	name   string
+	invoke invokeFunc
+	pid    int // the server process, for its CPU time
+	warm   durations
+	tput   map[int]load // by concurrency
 }
 
 // coldResult is the cold starts of one runtime on Nimbus.
@@ -161,13 +173,16 @@ type coldResult struct {
 
 func (b *bench) run(ctx context.Context) (*results, error) {
 	res := &results{when: time.Now(), machine: machine(), rieHow: b.rieHow, concurrency: b.o.concurrency,
-		rounds: b.o.rounds, coldN: b.o.coldN, warmN: b.o.warmN,
-		tputNimbus: map[int]load{}, tputRIE: map[int]load{}}
+		rounds: b.o.rounds, coldN: b.o.coldN, warmN: b.o.warmN}
+	// Other work on the machine skews every figure: say how much there was around the run.
+	res.busyBefore = machineBusy(ctx, time.Second)
 	err := b.runPhases(ctx, res)
 	if err != nil {
 		b.failed = true
+		return res, err
 	}
-	return res, err
+	res.busyAfter = machineBusy(ctx, time.Second)
+	return res, nil
 }
 
 func (b *bench) runPhases(ctx context.Context, res *results) error {
@@ -188,24 +203,37 @@ func (b *bench) runPhases(ctx context.Context, res *results) error {
 }
 
 // warmPhases measures warm latency and throughput, alternating between the platforms round
-// by round so that both see the same machine.
+// by round so that all see the same machine.
+//
+// Nimbus gives a function the CPU its memory buys, as Lambda does (1769 MB is one vCPU; 128 MB
+// gets 7.2 ms per 100 ms), while the emulator limits nothing. The headline function has
+// -memory (default 1769 MB, one whole CPU, so that both platforms' functions may use as much
+// CPU as they need); a 128 MB one shows what the quota does.
 func (b *bench) warmPhases(ctx context.Context, res *results) error {
-	const fn = "bench-hello"
-	if err := b.nimbus.create(ctx, fn, "provided.al2023", "bootstrap", b.goZip); err != nil {
-		return err
+	res.nimbus = &platform{name: fmt.Sprintf("Nimbus, %d MB", b.o.memoryMB)}
+	res.nimbusSmall = &platform{name: "Nimbus, 128 MB"}
+	for _, p := range []struct {
+		p      *platform
+		fn     string
+		memory int
+	}{{res.nimbus, "bench-hello", b.o.memoryMB}, {res.nimbusSmall, "bench-hello-128", 128}} {
+		if err := b.nimbus.create(ctx, p.fn, "provided.al2023", "bootstrap", b.goZip, p.memory); err != nil {
+			return err
+		}
+		p.p.invoke, p.p.pid, p.p.tput = b.nimbus.invoker(p.fn, helloPayload, helloWant), b.nimbus.pid(), map[int]load{}
 	}
-	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"))
+	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"), b.o.memoryMB)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	nimbusInvoke := b.nimbus.invoker(fn, helloPayload, helloWant)
-	rieInvoke := r.invoker(helloPayload, helloWant)
+	res.rie = &platform{name: "RIE", invoke: r.invoker(helloPayload, helloWant), pid: r.pid(), tput: map[int]load{}}
+	all := []*platform{res.rie, res.nimbus, res.nimbusSmall}
 
-	b.say("warming up both platforms")
-	for _, inv := range []invokeFunc{nimbusInvoke, rieInvoke} {
-		if _, err := latencies(ctx, inv, 200); err != nil {
-			return err
+	b.say("warming up")
+	for _, p := range all {
+		if _, err := latencies(ctx, p.invoke, 200); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
 	if b.o.phases["warm"] {
@@ -217,40 +245,44 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 		per := b.o.warmN / b.o.rounds
 		for round := range b.o.rounds {
 			b.say("warm latency, round %d of %d (%d invocations each)", round+1, b.o.rounds, per)
-			d, err := latencies(ctx, rieInvoke, per)
-			if err != nil {
-				return fmt.Errorf("emulator: %w", err)
+			for _, p := range all {
+				d, err := latencies(ctx, p.invoke, per)
+				if err != nil {
+					return fmt.Errorf("%s: %w", p.name, err)
+				}
+				p.warm = append(p.warm, d...)
 			}
-			res.warmRIE = append(res.warmRIE, d...)
-			if d, err = latencies(ctx, nimbusInvoke, per); err != nil {
-				return fmt.Errorf("nimbus: %w", err)
-			}
-			res.warmNimbus = append(res.warmNimbus, d...)
 		}
 	}
 	if b.o.phases["throughput"] {
 		// Let Nimbus start its parallel environments before anything is counted.
-		if l := throughput(ctx, nimbusInvoke, b.o.concurrency, time.Second, 0); l.failed > 0 {
-			return fmt.Errorf("nimbus at concurrency %d: %w", b.o.concurrency, l.firstErr)
+		for _, p := range all[1:] {
+			if l := throughput(ctx, p.invoke, b.o.concurrency, time.Second, 0); l.failed > 0 {
+				return fmt.Errorf("%s at concurrency %d: %w", p.name, b.o.concurrency, l.firstErr)
+			}
 		}
 		per := b.o.duration / time.Duration(b.o.rounds)
 		for round := range b.o.rounds {
 			b.say("throughput, round %d of %d (%v per configuration)", round+1, b.o.rounds, per)
-			res.tputRIE[1] = res.tputRIE[1].add(throughput(ctx, rieInvoke, 1, per, r.pid()))
-			for _, c := range []int{1, b.o.concurrency} {
-				res.tputNimbus[c] = res.tputNimbus[c].add(throughput(ctx, nimbusInvoke, c, per, b.nimbus.pid()))
+			for _, p := range all {
+				cs := []int{1, b.o.concurrency}
+				if p == res.rie {
+					cs = cs[:1] // below, on an instance of its own
+				}
+				for _, c := range cs {
+					p.tput[c] = p.tput[c].add(throughput(ctx, p.invoke, c, per, p.pid))
+				}
+			}
+		}
+		for _, p := range all {
+			for c, l := range p.tput {
+				if l.failed > 0 {
+					return fmt.Errorf("%s at concurrency %d: %d invocations failed, the first with: %w", p.name, c, l.failed, l.firstErr)
+				}
 			}
 		}
 		if err := b.rieParallel(ctx, res, b.o.duration); err != nil {
 			return err
-		}
-		for c, l := range res.tputNimbus {
-			if l.failed > 0 {
-				return fmt.Errorf("nimbus at concurrency %d: %d invocations failed, the first with: %w", c, l.failed, l.firstErr)
-			}
-		}
-		if l := res.tputRIE[1]; l.failed > 0 {
-			return fmt.Errorf("emulator at concurrency 1: %d invocations failed, the first with: %w", l.failed, l.firstErr)
 		}
 	}
 	return nil
@@ -260,7 +292,7 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 // serves one invocation at a time and may not survive being asked for more.
 func (b *bench) rieParallel(ctx context.Context, res *results, d time.Duration) error {
 	b.say("emulator at concurrency %d (%v)", b.o.concurrency, d)
-	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-parallel.log"))
+	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-parallel.log"), b.o.memoryMB)
 	if err != nil {
 		return err
 	}
@@ -278,10 +310,13 @@ func (b *bench) rieParallel(ctx context.Context, res *results, d time.Duration) 
 		case <-ctx.Done():
 		}
 	}()
-	res.tputRIE[b.o.concurrency] = throughput(ctx, r.invoker(helloPayload, helloWant), b.o.concurrency, d, r.pid())
-	res.rieParallelCrash = ""
+	res.rie.tput[b.o.concurrency] = throughput(ctx, r.invoker(helloPayload, helloWant), b.o.concurrency, d, r.pid())
 	if crashed, why := r.crashed(); crashed {
 		res.rieParallelCrash = why
+		// A dead process has no CPU time to read.
+		l := res.rie.tput[b.o.concurrency]
+		l.cpu = cpuUse{}
+		res.rie.tput[b.o.concurrency] = l
 	}
 	return nil
 }
@@ -314,7 +349,7 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 		b.say("this server offers no Node runtime; skipping Node cold starts")
 	}
 	for _, s := range subjects {
-		if err := b.nimbus.create(ctx, s.name, s.runtime, s.handler, s.zip); err != nil {
+		if err := b.nimbus.create(ctx, s.name, s.runtime, s.handler, s.zip, 128); err != nil {
 			return err
 		}
 		res.cold = append(res.cold, coldResult{runtime: s.runtime})
@@ -348,7 +383,7 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 func (b *bench) rieColdPhase(ctx context.Context, res *results) error {
 	b.say("%d emulator cold starts", b.o.coldN)
 	for range b.o.coldN {
-		r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"))
+		r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), 128)
 		if err != nil {
 			return err
 		}

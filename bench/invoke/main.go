@@ -54,6 +54,7 @@ type options struct {
 	duration    time.Duration
 	concurrency int
 	coldN       int
+	memoryMB    int
 	nimbusBin   string
 	rieBin      string
 	rieVersion  string
@@ -70,6 +71,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 6*time.Second, "time spent on each throughput configuration, over all rounds")
 	fs.IntVar(&o.concurrency, "c", 8, "concurrency of the parallel throughput run")
 	fs.IntVar(&o.coldN, "cold", 30, "cold starts per runtime")
+	fs.IntVar(&o.memoryMB, "memory", 1769, "memory (MB) of the headline warm function; 1769 MB buys one whole CPU")
 	fs.StringVar(&o.nimbusBin, "nimbus", "", "a nimbus binary to run (default: build ./cmd/nimbus)")
 	fs.StringVar(&o.rieBin, "rie", "", "an aws-lambda-rie binary to run (default: go install it into a temporary GOBIN)")
 	fs.StringVar(&o.rieVersion, "rie-version", defaultRIEVersion, "the emulator version to install")
@@ -81,8 +83,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.warmN < o.rounds || o.rounds < 1 || o.concurrency < 1 || o.coldN < 1 || o.duration <= 0 {
-		return o, errors.New("-n, -rounds, -c, -cold and -duration must be positive, and -n at least -rounds")
+	if o.warmN < o.rounds || o.rounds < 1 || o.concurrency < 1 || o.coldN < 1 || o.duration <= 0 || o.memoryMB < 128 {
+		return o, errors.New("-n, -rounds, -c, -cold and -duration must be positive, -n at least -rounds and -memory at least 128")
 	}
 	return o, nil
 }

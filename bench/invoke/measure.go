@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,18 @@ func (d durations) percentile(p float64) time.Duration {
 	slices.Sort(s)
 	rank := int(p/100*float64(len(s))+0.999999) - 1
 	return s[min(max(rank, 0), len(s)-1)]
+}
+
+// mean is the average of d; 0 when d is empty.
+func (d durations) mean() time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return sum / time.Duration(len(d))
 }
 
 // latencies runs n invocations one after the other and returns how long each took.
@@ -174,4 +187,16 @@ func initDuration(logTail string) (d time.Duration, ok bool) {
 		return time.Duration(ms * float64(time.Millisecond)), true
 	}
 	return 0, false
+}
+
+// machineBusy is the share of the machine's CPU time spent over d, by anyone.
+func machineBusy(ctx context.Context, d time.Duration) float64 {
+	before := sampleCPU(0)
+	start := time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	busy := sampleCPU(0).sub(before).total
+	return float64(busy) / float64(time.Since(start)*time.Duration(runtime.NumCPU()))
 }

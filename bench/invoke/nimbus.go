@@ -121,13 +121,14 @@ func (s *nimbusServer) runtime(prefix string) (string, bool) {
 }
 
 // create makes a function and waits until it is Active.
-func (s *nimbusServer) create(ctx context.Context, name, runtime, handler string, zip []byte) error {
+func (s *nimbusServer) create(ctx context.Context, name, runtime, handler string, zip []byte, memoryMB int) error {
 	_, err := s.client.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
 		FunctionName: aws.String(name),
 		Runtime:      types.Runtime(runtime),
 		Role:         aws.String("arn:aws:iam::000000000000:role/lambda-role"),
 		Handler:      aws.String(handler),
 		Code:         &types.FunctionCode{ZipFile: zip},
+		MemorySize:   aws.Int32(int32(memoryMB)),
 		Environment:  &types.Environment{Variables: map[string]string{"BENCH_ROUND": "0"}},
 	})
 	if err != nil {

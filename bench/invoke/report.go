@@ -72,42 +72,47 @@ func (r *results) write(w io.Writer) {
 	fmt.Fprintf(w, "\nNimbus vs the AWS Lambda Runtime Interface Emulator (RIE), %s\n", r.when.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "machine:  %s\n", r.machine)
 	fmt.Fprintf(w, "emulator: %s\n", r.rieHow)
-	fmt.Fprintf(w, "function: aws-lambda-go hello, CGO_ENABLED=0 -tags lambda.norpc, 128 MB; Nimbus through the AWS SDK for Go v2 (SigV4), the RIE through plain HTTP POST\n")
+	fmt.Fprintf(w, "machine busy with other work: %.0f%% before the run, %.0f%% after", 100*r.busyBefore, 100*r.busyAfter)
+	if max(r.busyBefore, r.busyAfter) > 0.05 {
+		fmt.Fprint(w, " (NOT QUIET: the figures below are skewed)")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "function: aws-lambda-go hello built with CGO_ENABLED=0 -tags lambda.norpc; Nimbus called through the AWS SDK for Go v2 (SigV4), the RIE through plain HTTP POST\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 
-	if len(r.warmNimbus) > 0 {
-		fmt.Fprintf(w, "\nWarm invoke latency, concurrency 1 (%d invocations each, %d alternating rounds)\n", len(r.warmNimbus), r.rounds)
-		row("", "p50", "p90", "p99")
-		for _, x := range []struct {
-			name string
-			d    durations
-		}{{"Nimbus", r.warmNimbus}, {"RIE", r.warmRIE}, {"SDK client alone (no-op server in process)", r.clientFloor}} {
-			row(x.name, ms(x.d.percentile(50)), ms(x.d.percentile(90)), ms(x.d.percentile(99)))
+	var platforms []*platform
+	if r.nimbus != nil {
+		platforms = []*platform{r.nimbus, r.nimbusSmall, r.rie}
+	}
+	if len(r.clientFloor) > 0 {
+		fmt.Fprintf(w, "\nWarm invoke latency, concurrency 1 (%d invocations each, %d alternating rounds)\n", len(r.nimbus.warm), r.rounds)
+		row("", "p50", "p90", "p99", "mean")
+		for _, p := range platforms {
+			row(p.name, ms(p.warm.percentile(50)), ms(p.warm.percentile(90)), ms(p.warm.percentile(99)), ms(p.warm.mean()))
 		}
+		f := r.clientFloor
+		row("SDK client alone (no-op server in process)", ms(f.percentile(50)), ms(f.percentile(90)), ms(f.percentile(99)), ms(f.mean()))
 		tw.Flush()
 	}
 
-	if len(r.tputNimbus) > 0 {
-		fmt.Fprintf(w, "\nThroughput (successful invocations/s) and CPU time per invocation (machine / client / server process / rest: functions, sandboxes, kernel)\n")
+	if len(platforms) > 0 && len(r.rie.tput) > 0 {
+		fmt.Fprintf(w, "\nThroughput (successful invocations/s) and CPU time per invocation (machine / client / server process / rest: functions, sandboxes, kernel, others)\n")
 		row("", "concurrency", "inv/s", "failed/s", "CPU machine", "client", "server", "rest")
-		for _, x := range []struct {
-			name string
-			l    map[int]load
-		}{{"Nimbus", r.tputNimbus}, {"RIE", r.tputRIE}} {
+		for _, p := range platforms {
 			for _, c := range []int{1, r.concurrency} {
-				l := x.l[c]
-				if l.ok == 0 {
-					row(x.name, fmt.Sprint(c), "0", fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()), "—", "—", "—", "—")
+				l := p.tput[c]
+				if l.ok == 0 || l.cpu.total == 0 {
+					row(p.name, fmt.Sprint(c), fmt.Sprintf("%.0f", l.perSecond()), fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()), "—", "—", "—", "—")
 					continue
 				}
 				n := time.Duration(l.ok)
-				row(x.name, fmt.Sprint(c), fmt.Sprintf("%.0f", l.perSecond()), fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()),
+				row(p.name, fmt.Sprint(c), fmt.Sprintf("%.0f", l.perSecond()), fmt.Sprintf("%.0f", float64(l.failed)/l.elapsed.Seconds()),
 					us(l.cpu.total/n), us(l.cpu.client/n), us(l.cpu.server/n), us((l.cpu.total-l.cpu.client-l.cpu.server)/n))
 			}
 		}
 		tw.Flush()
-		if l := r.tputRIE[r.concurrency]; l.failed > 0 || r.rieParallelCrash != "" {
+		if l := r.rie.tput[r.concurrency]; l.failed > 0 || r.rieParallelCrash != "" {
 			fmt.Fprintf(w, "(the RIE serves one invocation at a time: at concurrency %d, on an instance of its own, the first failure was: %v", r.concurrency, l.firstErr)
 			if r.rieParallelCrash != "" {
 				fmt.Fprintf(w, "; the emulator process died: %s", r.rieParallelCrash)
@@ -130,13 +135,17 @@ func (r *results) write(w io.Writer) {
 
 	fmt.Fprintf(w, "\nTargets of issue 4\n")
 	row("measure", "value", "target", "met")
-	if len(r.warmNimbus) > 0 {
-		ratio := float64(r.warmNimbus.percentile(50)) / float64(r.warmRIE.percentile(50))
-		row("warm p50 Nimbus / RIE", fmt.Sprintf("%.2f", ratio), "≤ 0.5", yesNo(ratio <= 0.5))
+	for _, p := range platforms[:min(len(platforms), 2)] {
+		if len(p.warm) > 0 {
+			ratio := float64(p.warm.percentile(50)) / float64(r.rie.warm.percentile(50))
+			row("warm p50 "+p.name+" / RIE", fmt.Sprintf("%.2f", ratio), "≤ 0.5", yesNo(ratio <= 0.5))
+		}
 	}
-	if len(r.tputNimbus) > 0 {
-		ratio := r.tputNimbus[r.concurrency].perSecond() / r.tputRIE[1].perSecond()
-		row(fmt.Sprintf("throughput Nimbus c=%d / RIE c=1", r.concurrency), fmt.Sprintf("%.2f×", ratio), "≥ 5×", yesNo(ratio >= 5))
+	for _, p := range platforms[:min(len(platforms), 2)] {
+		if base := r.rie.tput[1]; base.ok > 0 {
+			ratio := p.tput[r.concurrency].perSecond() / base.perSecond()
+			row(fmt.Sprintf("throughput %s c=%d / RIE c=1", p.name, r.concurrency), fmt.Sprintf("%.2f×", ratio), "≥ 5×", yesNo(ratio >= 5))
+		}
 	}
 	for _, c := range r.cold {
 		for _, t := range coldTargets {

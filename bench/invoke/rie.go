@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,7 +54,7 @@ type rie struct {
 // startRIE runs `aws-lambda-rie ./bootstrap` in the bootstrap's directory on free loopback
 // ports and waits until it accepts connections. The emulator starts the bootstrap on the
 // first invocation.
-func startRIE(ctx context.Context, bin, bootstrapDir, logPath string) (*rie, error) {
+func startRIE(ctx context.Context, bin, bootstrapDir, logPath string, memoryMB int) (*rie, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -69,10 +70,10 @@ func startRIE(ctx context.Context, bin, bootstrapDir, logPath string) (*rie, err
 	cmd := exec.Command(bin, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, "./bootstrap")
 	cmd.Dir = bootstrapDir
 	// The emulator passes its whole environment to the function: give it what Lambda would,
-	// with the same memory size and timeout as the Nimbus function.
+	// with the same memory size (which it does not enforce) and timeout as the Nimbus function.
 	cmd.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + bootstrapDir, "LANG=en_US.UTF-8", "TZ=:UTC",
-		"AWS_LAMBDA_FUNCTION_NAME=bench-hello", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_NAME=bench-hello", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(memoryMB),
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=3", "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AKIDBENCH", "AWS_SECRET_ACCESS_KEY=bench", "AWS_SESSION_TOKEN=bench",
 	}
