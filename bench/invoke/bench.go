@@ -115,7 +115,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	// Every forced cold start leaves the previous environment idle until it is reaped, as on
 	// Lambda; a budget that holds them all keeps evictions out of the cold-start figures.
-	budgetMB := 128*(3*b.o.coldN+b.o.concurrency+16) + b.o.memoryMB*(b.o.concurrency+1)
+	budgetMB := b.o.coldMemoryMB*3*(b.o.coldN+1) + 128*(b.o.concurrency+16) + b.o.memoryMB*(b.o.concurrency+1)
 	b.say("starting nimbus server (memory budget %d MB)", budgetMB)
 	b.nimbus, err = startNimbus(ctx, nimbusBin, filepath.Join(b.dir, "nimbus-data"), filepath.Join(b.dir, "nimbus.log"),
 		"--memory-budget", fmt.Sprint(budgetMB))
@@ -167,6 +167,7 @@ type platform struct {
 // coldResult is the cold starts of one runtime on Nimbus.
 type coldResult struct {
 	runtime      string
+	memoryMB     int
 	client, init durations
 	warm         durations // the invocation right after each cold start
 }
@@ -174,7 +175,19 @@ type coldResult struct {
 func (b *bench) run(ctx context.Context) (*results, error) {
 	res := &results{when: time.Now(), machine: machine(), rieHow: b.rieHow, concurrency: b.o.concurrency,
 		rounds: b.o.rounds, coldN: b.o.coldN, warmN: b.o.warmN}
-	// Other work on the machine skews every figure: say how much there was around the run.
+	// Other work on the machine skews every figure: wait for it to end if asked to, and say
+	// how much there was around the run.
+	if b.o.waitQuiet > 0 {
+		b.say("waiting up to %v for the machine to be idle", b.o.waitQuiet)
+		deadline, quiet := time.Now().Add(b.o.waitQuiet), 0
+		for quiet < 3 && time.Now().Before(deadline) && ctx.Err() == nil {
+			if machineBusy(ctx, time.Second) < 0.05 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+		}
+	}
 	res.busyBefore = machineBusy(ctx, time.Second)
 	err := b.runPhases(ctx, res)
 	if err != nil {
@@ -349,10 +362,10 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 		b.say("this server offers no Node runtime; skipping Node cold starts")
 	}
 	for _, s := range subjects {
-		if err := b.nimbus.create(ctx, s.name, s.runtime, s.handler, s.zip, 128); err != nil {
+		if err := b.nimbus.create(ctx, s.name, s.runtime, s.handler, s.zip, b.o.coldMemoryMB); err != nil {
 			return err
 		}
-		res.cold = append(res.cold, coldResult{runtime: s.runtime})
+		res.cold = append(res.cold, coldResult{runtime: s.runtime, memoryMB: b.o.coldMemoryMB})
 	}
 	b.say("%d cold starts of each of %d runtimes", b.o.coldN, len(subjects))
 	for round := range b.o.coldN {
@@ -383,7 +396,7 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 func (b *bench) rieColdPhase(ctx context.Context, res *results) error {
 	b.say("%d emulator cold starts", b.o.coldN)
 	for range b.o.coldN {
-		r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), 128)
+		r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), b.o.coldMemoryMB)
 		if err != nil {
 			return err
 		}

@@ -49,17 +49,19 @@ const defaultRIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 
 // options are the benchmark's flags.
 type options struct {
-	warmN       int
-	rounds      int
-	duration    time.Duration
-	concurrency int
-	coldN       int
-	memoryMB    int
-	nimbusBin   string
-	rieBin      string
-	rieVersion  string
-	keep        bool
-	phases      phaseSet
+	warmN        int
+	rounds       int
+	duration     time.Duration
+	concurrency  int
+	coldN        int
+	memoryMB     int
+	coldMemoryMB int
+	nimbusBin    string
+	rieBin       string
+	rieVersion   string
+	keep         bool
+	waitQuiet    time.Duration
+	phases       phaseSet
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -71,10 +73,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 6*time.Second, "time spent on each throughput configuration, over all rounds")
 	fs.IntVar(&o.concurrency, "c", 8, "concurrency of the parallel throughput run")
 	fs.IntVar(&o.coldN, "cold", 30, "cold starts per runtime")
+	fs.IntVar(&o.coldMemoryMB, "cold-memory", 128, "memory (MB) of the cold-started functions")
 	fs.IntVar(&o.memoryMB, "memory", 1769, "memory (MB) of the headline warm function; 1769 MB buys one whole CPU")
 	fs.StringVar(&o.nimbusBin, "nimbus", "", "a nimbus binary to run (default: build ./cmd/nimbus)")
 	fs.StringVar(&o.rieBin, "rie", "", "an aws-lambda-rie binary to run (default: go install it into a temporary GOBIN)")
 	fs.StringVar(&o.rieVersion, "rie-version", defaultRIEVersion, "the emulator version to install")
+	fs.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before measuring, wait up to this long for the machine to be idle (under 5% busy for 3 s)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
 	fs.Var(&o.phases, "phases", "comma-separated phases to run: warm, throughput, cold")
 	if err := fs.Parse(args); err != nil {
@@ -83,8 +87,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.warmN < o.rounds || o.rounds < 1 || o.concurrency < 1 || o.coldN < 1 || o.duration <= 0 || o.memoryMB < 128 {
-		return o, errors.New("-n, -rounds, -c, -cold and -duration must be positive, -n at least -rounds and -memory at least 128")
+	if o.warmN < o.rounds || o.rounds < 1 || o.concurrency < 1 || o.coldN < 1 || o.duration <= 0 || o.memoryMB < 128 || o.coldMemoryMB < 128 {
+		return o, errors.New("-n, -rounds, -c, -cold and -duration must be positive, -n at least -rounds and -memory and -cold-memory at least 128")
 	}
 	return o, nil
 }

@@ -122,7 +122,7 @@ func (r *results) write(w io.Writer) {
 	}
 
 	if len(r.cold) > 0 {
-		fmt.Fprintf(w, "\nCold starts on Nimbus (%d each, forced by UpdateFunctionConfiguration; with %d samples p99 is the slowest)\n", r.coldN, r.coldN)
+		fmt.Fprintf(w, "\nCold starts on Nimbus (%d MB, %d each, forced by UpdateFunctionConfiguration; with %d samples p99 is the slowest)\n", r.cold[0].memoryMB, r.coldN, r.coldN)
 		row("runtime", "client p50", "client p99", "Init Duration p50", "Init Duration p99", "next warm invoke p50")
 		for _, c := range r.cold {
 			row(c.runtime, ms(c.client.percentile(50)), ms(c.client.percentile(99)), ms(c.init.percentile(50)), ms(c.init.percentile(99)), ms(c.warm.percentile(50)))
