@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,4 +96,47 @@ func TestKilledMidCreateLeavesWholeFunctionsOrNothing(t *testing.T) {
 		t.Fatal("no function was created before the kill; the test proves nothing")
 	}
 	t.Logf("%d functions survived the kill whole", count)
+}
+
+// TestSecondServerOnTheFirstServersNATS runs two servers on one JetStream, the second through
+// --nats-url: what one creates, the other serves.
+func TestSecondServerOnTheFirstServersNATS(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := l.Addr().String()
+	l.Close()
+	a := startServer(t, "", "--nats-listen", natsAddr)
+	b := startServer(t, "", "--nats-url", "nats://"+natsAddr)
+	createPython(t, a.client(), "shared")
+	ctx := context.Background()
+	got, err := b.client().GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("shared")})
+	if err != nil {
+		t.Fatalf("GetFunction on the second server = %v", err)
+	}
+	if got.Configuration.State != "Active" {
+		t.Errorf("second server sees state %s", got.Configuration.State)
+	}
+	if _, err := b.client().DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String("shared")}); err != nil {
+		t.Fatalf("DeleteFunction on the second server = %v", err)
+	}
+	waitGone(t, a, "shared")
+}
+
+// waitGone polls until the server no longer has the function: another server's write reaches
+// its catalog through the KV watch.
+func waitGone(t *testing.T, s *testServer, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.client().GetFunction(context.Background(), &lambdasdk.GetFunctionInput{FunctionName: aws.String(name)})
+		if apiCode(err) == "ResourceNotFoundException" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still there: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
