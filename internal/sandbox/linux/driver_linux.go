@@ -565,11 +565,11 @@ func (d *Driver) Stats(ctx context.Context, id string) (sandbox.Stats, error) {
 	if e.cg == nil || e.state == destroyed {
 		return sandbox.Stats{}, fmt.Errorf("%w: stats %s: %s", sandbox.ErrState, id, e.state)
 	}
-	m, err := e.cg.memory()
+	usage, peak, err := e.cg.memoryUsage()
 	if err != nil {
 		return sandbox.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
-	return sandbox.Stats{MemoryBytes: m.usage, PeakMemoryBytes: max(m.peak, m.usage)}, nil
+	return sandbox.Stats{MemoryBytes: usage, PeakMemoryBytes: max(peak, usage)}, nil
 }
 
 // Freeze stops every process of the environment until Thaw.
