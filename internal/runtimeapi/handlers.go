@@ -171,15 +171,8 @@ func (e *Endpoint) response(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errInvalidResponseMode, "Invalid function response mode")
 		return
 	}
-	body, tooLarge, err := e.readBody(r)
-	switch {
-	case tooLarge:
-		e.complete(c, Response{FunctionError: true, ErrorType: "Function.ResponseSizeTooLarge", Payload: e.tooLarge}, nil)
-		e.refuseTooLarge(w, r)
-		return
-	case err != nil:
-		e.complete(c, Response{}, fmt.Errorf("request %s: %w: %v", c.inv.RequestID, ErrTruncatedResponse, err))
-		writeError(w, http.StatusBadRequest, errTruncatedRequest, "HTTP request detected as truncated")
+	body, ok := e.readPosted(w, r, c)
+	if !ok {
 		return
 	}
 	resp := Response{Payload: body, ContentType: r.Header.Get("Content-Type")}
@@ -196,20 +189,31 @@ func (e *Endpoint) response(w http.ResponseWriter, r *http.Request) {
 	writeAccepted(w)
 }
 
-func (e *Endpoint) invocationError(w http.ResponseWriter, r *http.Request) {
-	c := e.claim(w, r, stateInvocationErrorResponse)
-	if c == nil {
-		return
-	}
+// readPosted reads the body of a /response or /error post for c. When the body is too large
+// or broken off, it completes c with Lambda's answer for that, refuses the post and reports
+// false.
+func (e *Endpoint) readPosted(w http.ResponseWriter, r *http.Request, c *call) ([]byte, bool) {
 	body, tooLarge, err := e.readBody(r)
 	switch {
 	case tooLarge:
 		e.complete(c, Response{FunctionError: true, ErrorType: "Function.ResponseSizeTooLarge", Payload: e.tooLarge}, nil)
 		e.refuseTooLarge(w, r)
-		return
+		return nil, false
 	case err != nil:
 		e.complete(c, Response{}, fmt.Errorf("request %s: %w: %v", c.inv.RequestID, ErrTruncatedResponse, err))
 		writeError(w, http.StatusBadRequest, errTruncatedRequest, "HTTP request detected as truncated")
+		return nil, false
+	}
+	return body, true
+}
+
+func (e *Endpoint) invocationError(w http.ResponseWriter, r *http.Request) {
+	c := e.claim(w, r, stateInvocationErrorResponse)
+	if c == nil {
+		return
+	}
+	body, ok := e.readPosted(w, r, c)
+	if !ok {
 		return
 	}
 	typ, body := errorTypeAndDocument(r, body)
