@@ -16,6 +16,10 @@ import (
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+
+	// The tests build testdata/gofunc, an aws-lambda-go function, with this module's
+	// aws-lambda-go; importing it here keeps it in go.mod (testdata is not scanned).
+	_ "github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 // requireRoot skips tests that run functions: the sandbox needs root.

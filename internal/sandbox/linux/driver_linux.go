@@ -193,7 +193,12 @@ func (d *Driver) Close() error {
 	d.inits.close()
 	d.inits = nil
 	err := d.cgroups.remove()
+	// Leave nothing in the run directory: the root mount point is empty once every
+	// environment is gone, and the lock file goes while it is still held.
+	os.Remove(d.rootDir)
+	os.Remove(filepath.Join(d.cfg.RunDir, "lock"))
 	d.release()
+	os.Remove(d.cfg.RunDir) // only if nothing else is in it
 	return err
 }
 
