@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -387,5 +388,32 @@ func TestMemoryBudgetRefusesWith429(t *testing.T) {
 	}
 	if throttled != 1 {
 		t.Errorf("%d of 3 invokes were throttled on a node with room for 2, want 1", throttled)
+	}
+}
+
+// TestIdleEnvironmentsAreReapedWithSIGTERM keeps environments warm for a second: the reaper
+// then ends the idle one, and a function that asked for SIGTERM (aws-lambda-go's
+// WithEnableSIGTERM) gets it and logs it before it is killed.
+func TestIdleEnvironmentsAreReapedWithSIGTERM(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "", "--keep-warm", "1s")
+	c := s.client()
+	createGo(t, c, "graceful", func(in *lambdasdk.CreateFunctionInput) {
+		in.Environment = &types.Environment{Variables: map[string]string{"ENABLE_SIGTERM": "1"}}
+	})
+	first := decode(t, invoke(t, c, "graceful", `{"action":"init"}`).Payload)["init"]
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command(nimbusBin, "logs", "graceful", "--data-dir", s.dataDir).CombinedOutput()
+		if strings.Contains(string(out), "SIGTERM received, cleaning up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reaped environment's log has no SIGTERM line:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if again := decode(t, invoke(t, c, "graceful", `{"action":"init"}`).Payload)["init"]; again == first {
+		t.Errorf("the reaped environment served again")
 	}
 }

@@ -155,11 +155,19 @@ func (e *Environment) exitResult(requestID string) *lambda.InvokeResult {
 	return initFailure(requestID, errType, msg)
 }
 
+// shutdownGrace is how long a runtime that asked for SIGTERM has before it is killed.
+const shutdownGrace = 500 * time.Millisecond
+
 // Destroy ends the environment: the runtime and everything it started, the Runtime API and
 // the log stream.
 func (e *Environment) Destroy() {
 	e.destroyOnce.Do(func() {
 		if e.created {
+			// A runtime with an extension registered asked for SIGTERM before SIGKILL
+			// (aws-lambda-go's WithEnableSIGTERM); Lambda gives it up to 500 ms.
+			if e.endpoint.ExtensionsRegistered() && !e.hasExited() {
+				e.driver.Stop(context.Background(), e.id, shutdownGrace)
+			}
 			if err := e.driver.Destroy(context.Background(), e.id); err != nil {
 				e.log.Warn("destroying environment", "environment", e.id, "err", err)
 			}

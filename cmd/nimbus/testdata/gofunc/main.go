@@ -70,4 +70,10 @@ func handle(ctx context.Context, ev event) (any, error) {
 	return nil, fmt.Errorf("unknown action %q", ev.Action)
 }
 
-func main() { lambda.Start(handle) }
+func main() {
+	var opts []lambda.Option
+	if os.Getenv("ENABLE_SIGTERM") != "" {
+		opts = append(opts, lambda.WithEnableSIGTERM(func() { fmt.Println("SIGTERM received, cleaning up") }))
+	}
+	lambda.StartWithOptions(handle, opts...)
+}
