@@ -103,7 +103,6 @@ func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lamb
 			reusable = e.awaitNext()
 		}
 	case e.hasExited():
-		<-e.exited
 		errType, msg := e.exitError(inv.RequestID)
 		res.Payload, res.FunctionError = errorDocument(errType, msg), lambda.FunctionErrorUnhandled
 		report.Status, report.ErrorType = logs.StatusError, errType
