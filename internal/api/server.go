@@ -13,6 +13,7 @@ import (
 
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
+	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
 // Catalog is the function store as the API needs it.
@@ -42,6 +43,14 @@ type Runtimes interface {
 type Authenticator interface {
 	Verify(r *http.Request, payloadSHA256 string) (auth.Identity, error)
 }
+
+// Interface guards.
+var (
+	_ Catalog       = (*store.Store)(nil)
+	_ Functions     = (*store.Catalog)(nil)
+	_ Authenticator = (*auth.Verifier)(nil)
+	_ http.Handler  = (*Server)(nil)
+)
 
 // Config configures the API server.
 type Config struct {
