@@ -257,6 +257,9 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 }
 
+// The invoker is what the API invokes through.
+var _ api.Invoker = (*invoker.Invoker)(nil)
+
 // invokerOrNil keeps a nil *Invoker from becoming a non-nil api.Invoker.
 func invokerOrNil(inv *invoker.Invoker) api.Invoker {
 	if inv == nil {
