@@ -24,8 +24,8 @@ type Environment struct {
 	driver   Driver
 	endpoint *runtimeapi.Endpoint
 	stream   *logs.Stream
-	// output is the write end of the log stream's pipe, where the sandbox copies the
-	// runtime's stdout and stderr.
+	// output is the write end of the log stream's pipe: the sandbox gives the runtime this
+	// descriptor as its stdout and stderr, so a line is in the pipe when its write returns.
 	output  *os.File
 	log     *slog.Logger
 	created bool
