@@ -417,3 +417,35 @@ func TestIdleEnvironmentsAreReapedWithSIGTERM(t *testing.T) {
 		t.Errorf("the reaped environment served again")
 	}
 }
+
+// TestUpdateRetiresWarmEnvironments: after UpdateFunctionConfiguration the next invoke runs in
+// a new environment with the new configuration, and the old one ends at once rather than
+// after the keep-warm time (10 minutes here): it gets its SIGTERM and logs it.
+func TestUpdateRetiresWarmEnvironments(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	createGo(t, c, "updated", func(in *lambdasdk.CreateFunctionInput) {
+		in.Environment = &types.Environment{Variables: map[string]string{"ENABLE_SIGTERM": "1"}}
+	})
+	invoke(t, c, "updated", `{"action":"init"}`)
+	if _, err := c.UpdateFunctionConfiguration(context.Background(), &lambdasdk.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String("updated"), MemorySize: aws.Int32(256)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdated(t, c, "updated")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command(nimbusBin, "logs", "updated", "--data-dir", s.dataDir).CombinedOutput()
+		if strings.Contains(string(out), "SIGTERM received, cleaning up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outdated environment was not ended:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := decode(t, invoke(t, c, "updated", `{"action":"env"}`).Payload); got["memory"] != "256" {
+		t.Errorf("after the update the function sees memory %v, want 256", got["memory"])
+	}
+}

@@ -144,6 +144,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm, Logger: log})
 		defer inv.Close()
 		go inv.Run(ctx, max(f.keepWarm/10, time.Second))
+		// Environments of an updated or deleted function go at once, on every node.
+		defer st.Catalog().Subscribe(func(ev store.Event) { inv.Retire(ev.Name, ev.Function) })()
 	}
 	go sweepCode(ctx, st, log)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,11 @@ type Invoker struct {
 
 	mu sync.Mutex
 	// pools by function version and configuration: a changed function gets fresh environments.
-	pools    map[string]*pool
+	pools map[string]*pool
+	// current is, per function whose configuration changed while this node ran, the pool key
+	// its $LATEST environments must have; "" when it was deleted. Environments of any other
+	// key are destroyed instead of kept idle.
+	current  map[string]string
 	usedMB   int // memory of all live environments, launching ones included
 	liveEnvs int
 	closed   bool
@@ -77,6 +82,7 @@ func New(cfg Config) *Invoker {
 	iv := &Invoker{
 		launcher: cfg.Launcher, budgetMB: cfg.MemoryBudgetMB, maxEnvs: cfg.MaxEnvironments,
 		keepWarm: cfg.KeepWarm, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
+		current: map[string]string{},
 	}
 	if iv.budgetMB == 0 {
 		iv.budgetMB = 4096
@@ -105,8 +111,11 @@ func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
 // poolKey identifies environments that may serve an invocation: same function, same version,
 // same configuration. LastModified changes with every code or configuration update.
 func poolKey(inv *lambda.Invocation) string {
-	return inv.Function.Name + "/" + inv.Version + "/" + strconv.FormatInt(inv.Function.LastModified.UnixNano(), 10)
+	return latestPrefix(inv.Function.Name) + strconv.FormatInt(inv.Function.LastModified.UnixNano(), 10)
 }
+
+// latestPrefix starts the pool keys of a function's $LATEST (only $LATEST exists for now).
+func latestPrefix(name string) string { return name + "/" + lambda.VersionLatest + "/" }
 
 // Invoke runs inv in a warm environment if one is idle, or in a new one.
 func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error) {
@@ -174,6 +183,13 @@ func (iv *Invoker) putIdle(key string, s *slot) {
 		iv.release(s.memoryMB)
 		return
 	}
+	if want, changed := iv.current[keyName(key)]; changed && want != key {
+		// The function changed or went away while this environment was busy.
+		iv.mu.Unlock()
+		s.env.Destroy()
+		iv.release(s.memoryMB)
+		return
+	}
 	p := iv.pools[key]
 	if p == nil {
 		p = &pool{key: key}
@@ -181,6 +197,41 @@ func (iv *Invoker) putIdle(key string, s *slot) {
 	}
 	p.idle = append(p.idle, s)
 	iv.mu.Unlock()
+}
+
+// keyName is the function name of a pool key.
+func keyName(key string) string {
+	name, _, _ := strings.Cut(key, "/")
+	return name
+}
+
+// Retire tells the invoker that a function changed (fn is its new record) or was deleted
+// (fn is nil): environments running its old code or configuration are destroyed, the idle
+// ones now and the busy ones when their invocation ends, rather than lingering until reaped.
+// It does no I/O and returns at once, so a catalog watcher can call it in order.
+func (iv *Invoker) Retire(name string, fn *lambda.Function) {
+	keep := ""
+	if fn != nil {
+		keep = poolKey(&lambda.Invocation{Function: fn, Version: lambda.VersionLatest})
+	}
+	prefix := latestPrefix(name)
+	var doomed []*slot
+	iv.mu.Lock()
+	iv.current[name] = keep
+	for key, p := range iv.pools {
+		if strings.HasPrefix(key, prefix) && key != keep {
+			doomed = append(doomed, p.idle...)
+			delete(iv.pools, key)
+		}
+	}
+	for _, s := range doomed {
+		iv.usedMB -= s.memoryMB
+		iv.liveEnvs--
+	}
+	iv.mu.Unlock()
+	for _, s := range doomed {
+		go s.env.Destroy()
+	}
 }
 
 func (iv *Invoker) release(memoryMB int) {

@@ -156,3 +156,48 @@ func TestChangedFunctionGetsNewEnvironment(t *testing.T) {
 		t.Fatalf("Invoke after an update ran in environment %s, want a new one", res.Payload)
 	}
 }
+
+func TestRetireDestroysOutdatedEnvironments(t *testing.T) {
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l})
+	old := invocation("f", 128)
+	iv.Invoke(context.Background(), old)
+	other := invocation("g", 128)
+	iv.Invoke(context.Background(), other)
+
+	// An update that only changed state (same LastModified) keeps the warm environment.
+	iv.Retire("f", old.Function)
+	if st := iv.Stats(); st.Idle != 2 {
+		t.Fatalf("after a no-op change Stats = %+v, want 2 idle", st)
+	}
+
+	// A busy environment of the old configuration is destroyed when its invocation ends.
+	l.block = make(chan struct{})
+	done := make(chan struct{})
+	go func() { iv.Invoke(context.Background(), old); close(done) }()
+	for iv.Stats().Idle != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	updated := *old.Function
+	updated.LastModified = time.Now()
+	iv.Retire("f", &updated)
+	close(l.block)
+	<-done
+	l.block = nil
+	deadline := time.Now().Add(5 * time.Second)
+	for l.destroyed.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := iv.Stats(); l.destroyed.Load() != 1 || st.Live != 1 || st.Idle != 1 {
+		t.Fatalf("after an update: destroyed %d, Stats %+v; want f's environment gone, g's kept", l.destroyed.Load(), st)
+	}
+
+	// Deleting g destroys its idle environment.
+	iv.Retire("g", nil)
+	for l.destroyed.Load() != 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := iv.Stats(); l.destroyed.Load() != 2 || st.Live != 0 {
+		t.Fatalf("after a delete: destroyed %d, Stats %+v", l.destroyed.Load(), st)
+	}
+}
