@@ -261,7 +261,7 @@ func TestParallelInvokesScaleOutThenReuse(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				body := decode(t, invoke(t, c, "slow", `{"action":"sleep","millis":1500}`).Payload)
+				body := decode(t, invoke(t, c, "slow", `{"action":"sleep","millis":2500}`).Payload)
 				mu.Lock()
 				seen[body["init"].(string)] = true
 				mu.Unlock()
@@ -369,7 +369,7 @@ func TestMemoryBudgetRefusesWith429(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := noRetry.Invoke(context.Background(), &lambdasdk.InvokeInput{FunctionName: aws.String("budget"),
-				Payload: []byte(`{"action":"sleep","millis":1500}`)})
+				Payload: []byte(`{"action":"sleep","millis":2500}`)})
 			errs <- err
 		}()
 	}
