@@ -251,7 +251,7 @@ func TestParallelInvokesScaleOutThenReuse(t *testing.T) {
 	requireRoot(t)
 	s := startServer(t, "")
 	c := s.client()
-	createGo(t, c, "slow", nil)
+	createGo(t, c, "slow", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(10) })
 	const n = 8
 	inits := func() map[string]bool {
 		var mu sync.Mutex
@@ -359,7 +359,7 @@ func TestMemoryBudgetRefusesWith429(t *testing.T) {
 	requireRoot(t)
 	s := startServer(t, "", "--memory-budget", "256")
 	c := s.client()
-	createGo(t, c, "budget", nil)
+	createGo(t, c, "budget", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(10) })
 	noRetry := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: c.Options().Credentials, Retryer: func() aws.Retryer { return aws.NopRetryer{} }},
 		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
 	var wg sync.WaitGroup
