@@ -224,10 +224,7 @@ func (iv *Invoker) Retire(name string, fn *lambda.Function) {
 			delete(iv.pools, key)
 		}
 	}
-	for _, s := range doomed {
-		iv.usedMB -= s.memoryMB
-		iv.liveEnvs--
-	}
+	iv.forgetLocked(doomed)
 	iv.mu.Unlock()
 	for _, s := range doomed {
 		go s.env.Destroy()
@@ -239,6 +236,14 @@ func (iv *Invoker) release(memoryMB int) {
 	iv.usedMB -= memoryMB
 	iv.liveEnvs--
 	iv.mu.Unlock()
+}
+
+// forgetLocked takes environments that are about to be destroyed off the books.
+func (iv *Invoker) forgetLocked(slots []*slot) {
+	for _, s := range slots {
+		iv.usedMB -= s.memoryMB
+		iv.liveEnvs--
+	}
 }
 
 // evictOldestIdleLocked removes the least recently used idle environment of any pool from the
@@ -258,8 +263,7 @@ func (iv *Invoker) evictOldestIdleLocked() *slot {
 	if len(oldest.idle) == 0 {
 		delete(iv.pools, oldest.key)
 	}
-	iv.usedMB -= s.memoryMB
-	iv.liveEnvs--
+	iv.forgetLocked([]*slot{s})
 	return s
 }
 
@@ -280,10 +284,7 @@ func (iv *Invoker) Reap() int {
 			delete(iv.pools, key)
 		}
 	}
-	for _, s := range doomed {
-		iv.usedMB -= s.memoryMB
-		iv.liveEnvs--
-	}
+	iv.forgetLocked(doomed)
 	iv.mu.Unlock()
 	for _, s := range doomed {
 		s.env.Destroy()
@@ -335,10 +336,7 @@ func (iv *Invoker) Close() {
 		doomed = append(doomed, p.idle...)
 		delete(iv.pools, key)
 	}
-	for _, s := range doomed {
-		iv.usedMB -= s.memoryMB
-		iv.liveEnvs--
-	}
+	iv.forgetLocked(doomed)
 	iv.mu.Unlock()
 	for _, s := range doomed {
 		s.env.Destroy()
