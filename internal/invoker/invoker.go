@@ -108,8 +108,9 @@ var ErrClosed = errors.New("invoker closed")
 // ConcurrencyLimit is the most environments this node runs at once.
 func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
 
-// poolKey identifies environments that may serve an invocation: same function, same version,
-// same configuration. LastModified changes with every code or configuration update.
+// poolKey identifies environments that may serve an invocation: same function, same version
+// (only $LATEST until versions land), same configuration. LastModified changes with every code
+// or configuration update.
 func poolKey(inv *lambda.Invocation) string {
 	return latestPrefix(inv.Function.Name) + strconv.FormatInt(inv.Function.LastModified.UnixNano(), 10)
 }
