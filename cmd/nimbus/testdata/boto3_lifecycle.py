@@ -4,6 +4,7 @@ Arguments: the Python runtime name, and "invoke" when functions can run here."""
 import base64
 import io
 import json
+import os
 import sys
 import zipfile
 
@@ -12,7 +13,8 @@ import botocore.exceptions
 
 runtime = sys.argv[1]
 run_invokes = len(sys.argv) > 2 and sys.argv[2] == "invoke"
-client = boto3.client("lambda")
+# boto3 before 1.28 (Debian 12 ships 1.26) ignores AWS_ENDPOINT_URL, so pass it on.
+client = boto3.client("lambda", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w") as z:

@@ -6,6 +6,8 @@ set -euo pipefail
 work=$1 runtime=$2 run_invokes=${3:-}
 cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# aws CLI v2 before 2.13 (Debian 12's 2.9) and v1 before 1.29 ignore AWS_ENDPOINT_URL.
+aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 
 printf 'def handler(event, context):\n    print("cli says", event.get("n"))\n    return {"n": event.get("n"), "fn": context.function_name}\n' > lambda_function.py
 /usr/bin/python3 -c "import zipfile; z = zipfile.ZipFile('fn.zip', 'w'); z.write('lambda_function.py'); z.close()"
