@@ -171,9 +171,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Invoker:  invokerOrNil(inv),
 		Logger:   log,
 	})
-	if err := apiServer.ActivatePending(ctx); err != nil {
-		return err
-	}
+	apiServer.ActivatePending()
 
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {

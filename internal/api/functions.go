@@ -201,17 +201,12 @@ func (s *Server) activate(name string) {
 }
 
 // ActivatePending finishes activations that a stopped server left undone.
-func (s *Server) ActivatePending(ctx context.Context) error {
-	fns, err := s.catalog.ListFunctions(ctx)
-	if err != nil {
-		return err
-	}
-	for _, fn := range fns {
+func (s *Server) ActivatePending() {
+	for _, fn := range s.fns.List() {
 		if fn.State == lambda.StatePending || fn.UpdateStatus == lambda.UpdateRunning {
 			s.activate(fn.Name)
 		}
 	}
-	return nil
 }
 
 var errNoChange = errors.New("no change")
@@ -287,11 +282,7 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte)
 		}
 		max = min(n, lambda.ListFunctionsMaxPage)
 	}
-	fns, err := s.catalog.ListFunctions(r.Context())
-	if err != nil {
-		return err
-	}
-	sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
+	fns := s.fns.List() // sorted by name
 	// The marker is the last name of the previous page, opaque to clients.
 	start := 0
 	if m := q.Get("Marker"); m != "" {
@@ -474,10 +465,7 @@ type accountSettings struct {
 }
 
 func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	fns, err := s.catalog.ListFunctions(r.Context())
-	if err != nil {
-		return err
-	}
+	fns := s.fns.List()
 	var out accountSettings
 	out.AccountLimit.TotalCodeSize = 80530636800
 	out.AccountLimit.CodeSizeUnzipped = lambda.MaxUnzippedBytes

@@ -22,15 +22,17 @@ type Catalog interface {
 	GetFunction(ctx context.Context, name string) (*lambda.Function, error)
 	UpdateFunction(ctx context.Context, name string, update func(*lambda.Function) error) (*lambda.Function, error)
 	DeleteFunction(ctx context.Context, name string) error
-	ListFunctions(ctx context.Context) ([]*lambda.Function, error)
 	PutCode(ctx context.Context, zip []byte) (sha256hex string, err error)
 	GetCode(ctx context.Context, sha256hex string) ([]byte, error)
 }
 
-// Functions finds functions in memory, with no I/O: it serves the invoke path. It sees this
-// node's own writes as soon as they return (store.Catalog).
+// Functions finds functions in memory, with no I/O: it serves the invoke path and listings.
+// It sees this node's own writes as soon as they return (store.Catalog). Its records are
+// shared: handlers must not change them.
 type Functions interface {
 	Lookup(name string) (*lambda.Function, bool)
+	// List returns every function sorted by name.
+	List() []*lambda.Function
 }
 
 // Runtimes says which runtimes this node can run.
