@@ -104,12 +104,11 @@ func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lamb
 		}
 	case e.hasExited():
 		errType, msg := e.exitError(inv.RequestID)
-		res.Payload, res.FunctionError = errorDocument(errType, msg), lambda.FunctionErrorUnhandled
+		res = platformError(errType, msg)
 		report.Status, report.ErrorType = logs.StatusError, errType
 		reusable = false
 	case errors.Is(err, context.DeadlineExceeded):
-		res.Payload = errorDocument("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.RequestID, timeout.Seconds()))
-		res.FunctionError = lambda.FunctionErrorUnhandled
+		res = platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.RequestID, timeout.Seconds()))
 		report.Status = logs.StatusTimeout
 		reusable = false
 	default:
@@ -151,7 +150,7 @@ func (e *Environment) exitError(requestID string) (errorType, message string) {
 func (e *Environment) exitResult(requestID string) *lambda.InvokeResult {
 	<-e.exited
 	errType, msg := e.exitError(requestID)
-	return initFailure(requestID, errType, msg)
+	return platformError(errType, msg)
 }
 
 // shutdownGrace is how long a runtime that asked for SIGTERM has before it is killed.

@@ -95,7 +95,7 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 	}
 	argv, err := rt.Command(func(p string) bool { return existsIn(codeDir, p) })
 	if errors.Is(err, runtimes.ErrNoBootstrap) {
-		return nil, initFailure(inv.RequestID, "Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
+		return nil, platformError("Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
 	}
 	if err != nil {
 		return nil, nil, err
@@ -161,7 +161,7 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	if err := l.cfg.Driver.Start(life, e.id); err != nil {
 		var ee *sandbox.ExecError
 		if errors.As(err, &ee) {
-			return initFailure(requestID, "Runtime.InvalidEntrypoint", ee.Error()), nil
+			return platformError("Runtime.InvalidEntrypoint", ee.Error()), nil
 		}
 		return nil, fmt.Errorf("starting runtime: %w", err)
 	}
@@ -185,7 +185,7 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	case e.hasExited():
 		return e.exitResult(requestID), nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return initFailure(requestID, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())), nil
+		return platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())), nil
 	}
 	return nil, fmt.Errorf("waiting for init: %w", err)
 }
@@ -235,7 +235,8 @@ func newEnvironmentID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// initFailure is Lambda's answer to an invocation whose environment could not be initialised.
-func initFailure(requestID, errorType, message string) *lambda.InvokeResult {
+// platformError is Lambda's answer to an invocation the platform ended: a failed Init, a
+// timeout, a runtime that exited.
+func platformError(errorType, message string) *lambda.InvokeResult {
 	return &lambda.InvokeResult{Payload: errorDocument(errorType, message), FunctionError: lambda.FunctionErrorUnhandled}
 }
