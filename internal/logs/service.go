@@ -32,6 +32,11 @@ type Config struct {
 	// BufferBytes bounds the lines waiting to be stored; past it, new lines are dropped and
 	// counted rather than slowing the function down. Zero means 8 MiB.
 	BufferBytes int64
+	// Linger is how long the publisher keeps gathering lines after the first one arrives
+	// before it stores them. Storing a message costs JetStream the same whatever its size, so
+	// lingering turns one message per line into one per environment per Linger under load.
+	// Zero means DefaultLinger; negative means store at once.
+	Linger time.Duration
 	// Logger receives the service's own problems (dropped lines, failed publishes). Nil
 	// discards them.
 	Logger *slog.Logger
@@ -45,6 +50,7 @@ const (
 	DefaultSubjectPrefix = "logs"
 	DefaultMaxAge        = 7 * 24 * time.Hour
 	DefaultBufferBytes   = 8 << 20
+	DefaultLinger        = 10 * time.Millisecond
 )
 
 // MaxLineBytes is the longest event kept: the largest message a CloudWatch Logs event may
@@ -61,6 +67,7 @@ type Service struct {
 	now      func() time.Time
 	maxLine  int // MaxLineBytes, or less when the server's max payload is smaller
 	maxBatch int // the largest payload the publisher sends
+	linger   time.Duration
 
 	queue       chan queued
 	bufferBytes int64
@@ -102,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:         cfg.Logger,
 		now:         cfg.Now,
 		bufferBytes: cfg.BufferBytes,
+		linger:      cfg.Linger,
 		queue:       make(chan queued, queueLen),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -114,6 +122,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if s.bufferBytes <= 0 {
 		s.bufferBytes = DefaultBufferBytes
+	}
+	switch {
+	case s.linger == 0:
+		s.linger = DefaultLinger
+	case s.linger < 0:
+		s.linger = 0
 	}
 	maxAge := cfg.MaxAge
 	switch {
@@ -257,10 +271,10 @@ type batch struct {
 	bytes   int64
 }
 
-// publish is the publisher goroutine: it takes whatever is queued (so that batches grow with
-// the load and a lone line is stored at once), groups it by subject keeping each subject's
-// order, and publishes each group as one message. Waiting for JetStream's ack here is what
-// paces it; the invoke path never waits for it.
+// publish is the publisher goroutine: from the first line queued it gathers lines for the
+// linger time (or until a round holds maxRound lines), groups them by subject keeping each
+// subject's order, and publishes each group as one message. Waiting for JetStream's ack here
+// is what paces it; the invoke path never waits for it.
 func (s *Service) publish(ctx context.Context) {
 	defer close(s.done)
 	const maxRound = 1024
@@ -307,33 +321,43 @@ func (s *Service) publish(ctx context.Context) {
 		b.events++
 		b.bytes += int64(len(q.msg)) + int64(len(q.requestID))
 	}
+	// drain stores what is left when the service closes.
+	drain := func() {
+		for {
+			select {
+			case q := <-s.queue:
+				add(q)
+			default:
+				flushAll()
+				return
+			}
+		}
+	}
+	lingering := time.NewTimer(time.Hour)
+	lingering.Stop()
 	for {
 		select {
 		case q := <-s.queue:
 			add(q)
 		case <-s.quit:
-			// Store what is left, then stop.
-		rest:
-			for {
-				select {
-				case q := <-s.queue:
-					add(q)
-				default:
-					break rest
-				}
-			}
-			flushAll()
+			drain()
 			return
 		}
-	more:
+		lingering.Reset(s.linger)
+	gather:
 		for i := 1; i < maxRound; i++ {
 			select {
 			case q := <-s.queue:
 				add(q)
-			default:
-				break more
+			case <-lingering.C:
+				break gather
+			case <-s.quit:
+				lingering.Stop()
+				drain()
+				return
 			}
 		}
+		lingering.Stop()
 		flushAll()
 		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
 			s.log.Warn("function log lines dropped: the log buffer is full", "dropped_total", d, "buffer_bytes", s.bufferBytes)
