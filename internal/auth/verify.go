@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,7 +43,8 @@ type Identity struct {
 
 // Verifier checks SigV4 signatures against a set of credentials.
 type Verifier struct {
-	cfg Config
+	cfg  Config
+	keys signingKeyCache
 }
 
 // NewVerifier returns a Verifier; it fails only if cfg has no Credentials.
@@ -167,7 +169,7 @@ func (v *Verifier) verify(r *http.Request, payloadSHA256 string) (Identity, *Err
 	cq := canonicalQuery(query, skip)
 	ch := canonicalHeaders(r, p.Headers)
 	scopeStr := credentialScope(sc.Date, sc.Region, sc.Service)
-	key := signingKey(secret, sc.Date, sc.Region, sc.Service)
+	key := v.keys.get(secret, sc.Date, sc.Region, sc.Service)
 	var first, firstToSign string
 	for _, uri := range canonicalURIs(wirePath(r), sc.Service) {
 		creq := canonicalRequest(r.Method, uri, cq, ch, p.SignedHeaders, payload)
@@ -269,4 +271,29 @@ func wirePath(r *http.Request) string {
 		return uri
 	}
 	return r.URL.EscapedPath()
+}
+
+// signingKeyCache remembers derived signing keys. A key depends only on the secret, the day,
+// the region and the service, and deriving it is four HMACs: most of a request's verification.
+type signingKeyCache struct {
+	mu   sync.Mutex
+	keys map[string][]byte
+}
+
+// maxCachedKeys bounds the cache; it is emptied when full (days roll over, scopes vary).
+const maxCachedKeys = 256
+
+func (c *signingKeyCache) get(secret, date, region, service string) []byte {
+	id := secret + "\x00" + date + "\x00" + region + "\x00" + service
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if key, ok := c.keys[id]; ok {
+		return key
+	}
+	if c.keys == nil || len(c.keys) >= maxCachedKeys {
+		c.keys = make(map[string][]byte)
+	}
+	key := signingKey(secret, date, region, service)
+	c.keys[id] = key
+	return key
 }
