@@ -139,10 +139,14 @@ func (b *bench) close() {
 
 // results are the figures of one run.
 type results struct {
-	when                 time.Time
-	machine              string
-	rieHow               string
-	nimbus, nimbusSmall  *platform // the -memory function and a 128 MB one
+	when    time.Time
+	machine string
+	cpus    int
+	rieHow  string
+	// nimbus and nimbusSmall are the -memory function and a 128 MB one, called through the
+	// emulator's HTTP client (signed); nimbusSDK is the -memory one through the AWS SDK.
+	nimbus, nimbusSmall  *platform
+	nimbusSDK            *platform
 	rie                  *platform
 	clientFloor          durations
 	rieParallelCrash     string // why the emulator died at concurrency > 1, if it did
@@ -173,7 +177,7 @@ type coldResult struct {
 }
 
 func (b *bench) run(ctx context.Context) (*results, error) {
-	res := &results{when: time.Now(), machine: machine(), rieHow: b.rieHow, concurrency: b.o.concurrency,
+	res := &results{when: time.Now(), machine: machine(), cpus: runtime.NumCPU(), rieHow: b.rieHow, concurrency: b.o.concurrency,
 		rounds: b.o.rounds, coldN: b.o.coldN, warmN: b.o.warmN}
 	// Other work on the machine skews every figure: wait for it to end if asked to, and say
 	// how much there was around the run.
@@ -224,16 +228,21 @@ func (b *bench) runPhases(ctx context.Context, res *results) error {
 // CPU as they need); a 128 MB one shows what the quota does.
 func (b *bench) warmPhases(ctx context.Context, res *results) error {
 	res.nimbus = &platform{name: fmt.Sprintf("Nimbus, %d MB", b.o.memoryMB)}
+	res.nimbusSDK = &platform{name: fmt.Sprintf("Nimbus, %d MB, AWS SDK client", b.o.memoryMB)}
 	res.nimbusSmall = &platform{name: "Nimbus, 128 MB"}
-	for _, p := range []struct {
-		p      *platform
-		fn     string
+	for _, fn := range []struct {
+		name   string
 		memory int
-	}{{res.nimbus, "bench-hello", b.o.memoryMB}, {res.nimbusSmall, "bench-hello-128", 128}} {
-		if err := b.nimbus.create(ctx, p.fn, "provided.al2023", "bootstrap", b.goZip, p.memory); err != nil {
+	}{{"bench-hello", b.o.memoryMB}, {"bench-hello-128", 128}} {
+		if err := b.nimbus.create(ctx, fn.name, "provided.al2023", "bootstrap", b.goZip, fn.memory); err != nil {
 			return err
 		}
-		p.p.invoke, p.p.pid, p.p.tput = b.nimbus.invoker(p.fn, helloPayload, helloWant), b.nimbus.pid(), map[int]load{}
+	}
+	res.nimbus.invoke = b.nimbus.httpInvoker("bench-hello", helloPayload, helloWant)
+	res.nimbusSDK.invoke = b.nimbus.invoker("bench-hello", helloPayload, helloWant)
+	res.nimbusSmall.invoke = b.nimbus.httpInvoker("bench-hello-128", helloPayload, helloWant)
+	for _, p := range []*platform{res.nimbus, res.nimbusSDK, res.nimbusSmall} {
+		p.pid, p.tput = b.nimbus.pid(), map[int]load{}
 	}
 	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"), b.o.memoryMB)
 	if err != nil {
@@ -241,7 +250,7 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 	}
 	defer r.stop()
 	res.rie = &platform{name: "RIE", invoke: r.invoker(helloPayload, helloWant), pid: r.pid(), tput: map[int]load{}}
-	all := []*platform{res.rie, res.nimbus, res.nimbusSmall}
+	all := []*platform{res.rie, res.nimbus, res.nimbusSDK, res.nimbusSmall}
 
 	b.say("warming up")
 	for _, p := range all {

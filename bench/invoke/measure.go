@@ -107,43 +107,60 @@ func throughput(ctx context.Context, invoke invokeFunc, workers int, d time.Dura
 	wg.Wait()
 	elapsed := time.Since(start)
 	return load{ok: ok.Load(), failed: failed.Load(), elapsed: elapsed, firstErr: firstErr,
-		cpu: sampleCPU(serverPID).sub(before)}
+		cpu: sampleCPU(serverPID).since(before)}
 }
 
 // cpuUse is CPU time spent, split by who spent it.
 type cpuUse struct {
-	total  time.Duration // every process on the machine (from /proc/stat)
-	client time.Duration // this process: the load generator and its SDK or HTTP client
-	server time.Duration // the platform's server process (not its children)
+	total     time.Duration // every process on the machine (from /proc/stat)
+	client    time.Duration // this process: the load generator and its SDK or HTTP client
+	server    time.Duration // the platform's server process (not its children)
+	functions time.Duration // the server's descendants: the function processes (and on Nimbus their sandbox inits)
 }
 
 func (c cpuUse) add(o cpuUse) cpuUse {
-	return cpuUse{c.total + o.total, c.client + o.client, c.server + o.server}
+	return cpuUse{c.total + o.total, c.client + o.client, c.server + o.server, c.functions + o.functions}
 }
 
-func (c cpuUse) sub(o cpuUse) cpuUse {
-	return cpuUse{c.total - o.total, c.client - o.client, c.server - o.server}
-}
+// rest is the CPU time nobody above accounts for: the kernel's own work and other processes.
+func (c cpuUse) rest() time.Duration { return c.total - c.client - c.server - c.functions }
 
 // clockTick is USER_HZ, which /proc reports CPU times in; it is 100 on every Linux we run on.
 const clockTick = 100
 
 func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTick }
 
+// cpuSample is the CPU times used up to a moment.
+type cpuSample struct {
+	at                        time.Time
+	idle                      time.Duration // every CPU's idle and iowait time (from /proc/stat)
+	client, server, functions time.Duration
+}
+
+// since is the CPU time used between before and s. The machine's share is the time its CPUs
+// were not idle: /proc/stat's idle time is exact, while its user and system times are sampled
+// at ticks and miss short bursts of work between idle periods, which is what a latency
+// benchmark consists of.
+func (s cpuSample) since(before cpuSample) cpuUse {
+	return cpuUse{
+		total:     time.Duration(runtime.NumCPU())*s.at.Sub(before.at) - (s.idle - before.idle),
+		client:    s.client - before.client,
+		server:    s.server - before.server,
+		functions: s.functions - before.functions,
+	}
+}
+
 // sampleCPU reads the CPU times used so far. A field it cannot read stays zero: the figures
 // it feeds are diagnostics beside the measurement, not the measurement.
-func sampleCPU(serverPID int) cpuUse {
-	var c cpuUse
+func sampleCPU(serverPID int) cpuSample {
+	c := cpuSample{at: time.Now()}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		// cpu user nice system idle iowait irq softirq steal ...: busy is user, nice, system,
-		// irq and softirq (steal is the hypervisor's, guest time is already in user).
-		for i, v := range f[1:] {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			if i != 3 && i != 4 && i < 7 {
-				c.total += ticks(n)
-			}
+		// cpu user nice system idle iowait ...
+		if f := strings.Fields(line); len(f) > 5 {
+			idle, _ := strconv.ParseInt(f[4], 10, 64)
+			iowait, _ := strconv.ParseInt(f[5], 10, 64)
+			c.idle = ticks(idle + iowait)
 		}
 	}
 	var ru syscall.Rusage
@@ -151,20 +168,67 @@ func sampleCPU(serverPID int) cpuUse {
 		c.client = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if serverPID > 0 {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", serverPID)); err == nil {
-			// Fields after the command name (which may hold spaces) start at state, field 3;
-			// utime and stime are fields 14 and 15.
-			if i := strings.LastIndexByte(string(b), ')'); i > 0 {
-				f := strings.Fields(string(b)[i+1:])
-				if len(f) > 12 {
-					u, _ := strconv.ParseInt(f[11], 10, 64)
-					s, _ := strconv.ParseInt(f[12], 10, 64)
-					c.server = ticks(u + s)
-				}
-			}
+		procs := readProcs()
+		if p, ok := procs[serverPID]; ok {
+			c.server = p.own
+			c.functions = descendantsCPU(procs, serverPID)
 		}
 	}
 	return c
+}
+
+// procTimes is what /proc/PID/stat says of one process.
+type procTimes struct {
+	ppid     int
+	own      time.Duration // utime + stime
+	children time.Duration // cutime + cstime: its children that it has waited for
+}
+
+// readProcs reads the CPU times of every process.
+func readProcs() map[int]procTimes {
+	procs := map[int]procTimes{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone already
+		}
+		// The fields after the command name (which may hold spaces) start at state, field 3:
+		// ppid is field 4, utime, stime, cutime and cstime fields 14 to 17.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b)[i+1:])
+		if len(f) < 15 {
+			continue
+		}
+		n := func(k int) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
+		procs[pid] = procTimes{ppid: int(n(1)), own: ticks(n(11) + n(12)), children: ticks(n(13) + n(14))}
+	}
+	return procs
+}
+
+// descendantsCPU is the CPU time of pid's descendants: those alive, and those already waited
+// for, which the kernel has added to their parents' children times.
+func descendantsCPU(procs map[int]procTimes, pid int) time.Duration {
+	children := map[int][]int{}
+	for p, t := range procs {
+		children[t.ppid] = append(children[t.ppid], p)
+	}
+	total := procs[pid].children
+	queue := children[pid]
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		total += procs[p].own + procs[p].children
+		queue = append(queue, children[p]...)
+	}
+	return total
 }
 
 var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
@@ -197,6 +261,6 @@ func machineBusy(ctx context.Context, d time.Duration) float64 {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
-	busy := sampleCPU(0).sub(before).total
+	busy := sampleCPU(0).since(before).total
 	return float64(busy) / float64(time.Since(start)*time.Duration(runtime.NumCPU()))
 }

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -23,13 +29,17 @@ import (
 )
 
 // nimbusServer is a `nimbus server` process on a port-0 listener with its own data dir, and
-// an AWS SDK for Go v2 client signed with its admin key.
+// two clients signed with its admin key: the AWS SDK for Go v2, and a plain net/http client
+// signed by the SDK's SigV4 signer (the same HTTP client the emulator is called with).
 type nimbusServer struct {
 	cmd      *exec.Cmd
 	log      *os.File
 	endpoint string
 	runtimes []string // as the server announced them
 	client   *lambdasdk.Client
+	creds    aws.Credentials
+	signer   *v4.Signer
+	http     *http.Client
 }
 
 // startNimbus starts bin as a server on dataDir; its log goes to logPath.
@@ -82,6 +92,9 @@ func startNimbus(ctx context.Context, bin, dataDir, logPath string, extraArgs ..
 		s.stop()
 		return nil, fmt.Errorf("reading the admin key: %w", err)
 	}
+	s.creds = aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
+	s.signer = v4.NewSigner()
+	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, ""),
@@ -183,6 +196,34 @@ func (s *nimbusServer) invoker(name string, payload []byte, want string) invokeF
 			return err
 		}
 		return checkAnswer(out.StatusCode, aws.ToString(out.FunctionError), out.Payload, want)
+	}
+}
+
+// httpInvoker is invoker with the emulator's HTTP client instead of the SDK: each request is
+// signed by the SDK's SigV4 signer and posted with net/http, so that both platforms are
+// measured through the same client and only the signature is added.
+func (s *nimbusServer) httpInvoker(name string, payload []byte, want string) invokeFunc {
+	url := s.endpoint + "/2015-03-31/functions/" + name + "/invocations"
+	sum := sha256.Sum256(payload)
+	payloadHash := hex.EncodeToString(sum[:])
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+		if err != nil {
+			return err
+		}
+		if err := s.signer.SignHTTP(ctx, s.creds, req, payloadHash, "lambda", "us-east-1", time.Now()); err != nil {
+			return err
+		}
+		resp, err := s.http.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		return checkAnswer(int32(resp.StatusCode), resp.Header.Get("X-Amz-Function-Error"), body, want)
 	}
 }
 
