@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 )
@@ -148,8 +149,8 @@ type results struct {
 	nimbus, nimbusSmall  *platform
 	nimbusSDK            *platform
 	rie                  *platform
-	clientFloor          durations
-	rieParallelCrash     string // why the emulator died at concurrency > 1, if it did
+	sdkFloor, httpFloor  durations // the clients alone, against a server that answers at once
+	rieParallelCrash     string    // why the emulator died at concurrency > 1, if it did
 	concurrency          int
 	cold                 []coldResult
 	rieCold              durations
@@ -259,11 +260,11 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 		}
 	}
 	if b.o.phases["warm"] {
-		floor, err := clientFloor(ctx, b.o.warmN)
+		sdk, plain, err := clientFloors(ctx, b.o.warmN)
 		if err != nil {
 			return err
 		}
-		res.clientFloor = floor
+		res.sdkFloor, res.httpFloor = sdk, plain
 		per := b.o.warmN / b.o.rounds
 		for round := range b.o.rounds {
 			b.say("warm latency, round %d of %d (%d invocations each)", round+1, b.o.rounds, per)
@@ -419,20 +420,27 @@ func (b *bench) rieColdPhase(ctx context.Context, res *results) error {
 	return nil
 }
 
-// clientFloor is the SDK client's own share of a Nimbus invocation: the same signed Invoke
-// call against an in-process server that answers at once.
-func clientFloor(ctx context.Context, n int) (durations, error) {
+// clientFloors are the clients' own shares of a Nimbus invocation: the same signed Invoke
+// calls, through the SDK and through the signed HTTP client, against an in-process server
+// that answers at once.
+func clientFloors(ctx context.Context, n int) (sdk, plain durations, err error) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"hello":"bench","requestId":"00000000-0000-0000-0000-000000000000"}`))
 	}))
 	defer srv.Close()
-	c := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")},
+	creds := aws.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "bench"}
+	c := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: creds}},
 		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(srv.URL); o.RetryMaxAttempts = 1 })
-	s := &nimbusServer{client: c}
-	return latencies(ctx, s.invoker("floor", helloPayload, helloWant), n)
+	s := &nimbusServer{endpoint: srv.URL, client: c, creds: creds, signer: v4.NewSigner(), http: srv.Client()}
+	if sdk, err = latencies(ctx, s.invoker("floor", helloPayload, helloWant), n); err != nil {
+		return nil, nil, err
+	}
+	if plain, err = latencies(ctx, s.httpInvoker("floor", helloPayload, helloWant), n); err != nil {
+		return nil, nil, err
+	}
+	return sdk, plain, nil
 }
 
 type zipEntry struct {

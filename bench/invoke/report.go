@@ -86,14 +86,18 @@ func (r *results) write(w io.Writer) {
 	if r.nimbus != nil {
 		platforms = []*platform{r.nimbus, r.nimbusSDK, r.nimbusSmall, r.rie}
 	}
-	if len(r.clientFloor) > 0 {
+	if len(r.sdkFloor) > 0 {
 		fmt.Fprintf(w, "\nWarm invoke latency, concurrency 1 (%d invocations each, %d alternating rounds)\n", len(r.nimbus.warm), r.rounds)
 		row("", "p50", "p90", "p99", "mean")
 		for _, p := range platforms {
 			row(p.name, ms(p.warm.percentile(50)), ms(p.warm.percentile(90)), ms(p.warm.percentile(99)), ms(p.warm.mean()))
 		}
-		f := r.clientFloor
-		row("SDK client alone (no-op server in process)", ms(f.percentile(50)), ms(f.percentile(90)), ms(f.percentile(99)), ms(f.mean()))
+		for _, f := range []struct {
+			name string
+			d    durations
+		}{{"HTTP client alone (no-op server in process)", r.httpFloor}, {"SDK client alone (no-op server in process)", r.sdkFloor}} {
+			row(f.name, ms(f.d.percentile(50)), ms(f.d.percentile(90)), ms(f.d.percentile(99)), ms(f.d.mean()))
+		}
 		tw.Flush()
 	}
 
