@@ -154,6 +154,7 @@ type results struct {
 	concurrency          int
 	cold                 []coldResult
 	rieCold              durations
+	rieColdFailed        int // emulator starts that failed by themselves and were retried
 	rounds, coldN, warmN int
 	// busyBefore and busyAfter are the share of the machine's CPU in use while the benchmark
 	// was idle for a second before and after the run: other work skews the figures.
@@ -402,20 +403,28 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 }
 
 // rieColdPhase measures the emulator's first invocation after it starts listening: it starts
-// the bootstrap then, so this is its cold start.
+// the bootstrap then, so this is its cold start. The emulator sometimes starts the bootstrap
+// before its own Runtime API listens, and then answers 502; such a start is counted and tried
+// again, up to three times in a row.
 func (b *bench) rieColdPhase(ctx context.Context, res *results) error {
 	b.say("%d emulator cold starts", b.o.coldN)
 	for range b.o.coldN {
-		r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), b.o.coldMemoryMB)
-		if err != nil {
-			return err
+		for attempt := 1; ; attempt++ {
+			r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), b.o.coldMemoryMB)
+			if err != nil {
+				return err
+			}
+			d, err := latencies(ctx, r.invoker(helloPayload, helloWant), 1)
+			r.stop()
+			if err == nil {
+				res.rieCold = append(res.rieCold, d...)
+				break
+			}
+			if attempt == 3 {
+				return fmt.Errorf("emulator cold start, %d attempts: %w", attempt, err)
+			}
+			res.rieColdFailed++
 		}
-		d, err := latencies(ctx, r.invoker(helloPayload, helloWant), 1)
-		r.stop()
-		if err != nil {
-			return fmt.Errorf("emulator cold start: %w", err)
-		}
-		res.rieCold = append(res.rieCold, d...)
 	}
 	return nil
 }

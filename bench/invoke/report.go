@@ -148,6 +148,9 @@ func (r *results) write(w io.Writer) {
 			row("RIE provided (first invoke after start)", ms(r.rieCold.percentile(50)), ms(r.rieCold.percentile(99)), "", "", "")
 		}
 		tw.Flush()
+		if r.rieColdFailed > 0 {
+			fmt.Fprintf(w, "(%d emulator starts failed by themselves, the bootstrap finding no Runtime API yet, and were tried again)\n", r.rieColdFailed)
+		}
 	}
 
 	fmt.Fprintf(w, "\nTargets of issue 4\n")
