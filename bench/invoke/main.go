@@ -9,10 +9,11 @@
 //     client and by the REPORT line's Init Duration; and the emulator's first invoke for
 //     reference.
 //
-// Nimbus is measured as its users call it: the real server process through the AWS SDK for Go
-// v2 with SigV4. The emulator is measured as its users call it: plain HTTP POSTs to
-// /2015-03-31/functions/function/invocations. It prints a table with the ratios the targets of
-// issue 4 are stated in. It needs root (Nimbus's sandbox) and takes a few minutes:
+// Both platforms are called through the same net/http client: the emulator with plain HTTP
+// POSTs to /2015-03-31/functions/function/invocations, as its users call it, and the real Nimbus
+// server process with the same POSTs signed by the AWS SDK's SigV4 signer. One more Nimbus row
+// goes through the whole AWS SDK for Go v2 Lambda client. It prints a table with the ratios the
+// targets of issue 4 are stated in. It needs root (Nimbus's sandbox) and takes a few minutes:
 //
 //	go run ./bench/invoke
 //
