@@ -325,7 +325,7 @@ func TestCLILogsFollowAndAWSCLI(t *testing.T) {
 		t.Log("no aws CLI: skipping aws logs filter-log-events")
 		return
 	}
-	cmd := exec.Command("aws", "logs", "filter-log-events", "--log-group-name", "/aws/lambda/web", "--filter-pattern", "REPORT", "--output", "json")
+	cmd := exec.Command("aws", "--endpoint-url", s.endpoint, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/web", "--filter-pattern", "REPORT", "--output", "json")
 	cmd.Env = s.env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
