@@ -449,3 +449,97 @@ func TestUpdateRetiresWarmEnvironments(t *testing.T) {
 		t.Errorf("after the update the function sees memory %v, want 256", got["memory"])
 	}
 }
+
+// TestReservedConcurrency sets, reads and removes a function's reserved concurrency through
+// the SDK, and checks that invocations beyond it are throttled with Lambda's Reason: 0 stops
+// the function, 1 lets one invocation run at a time.
+func TestReservedConcurrency(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	ctx := context.Background()
+	createGo(t, c, "capped", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(10) })
+	noRetry := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: c.Options().Credentials, Retryer: func() aws.Retryer { return aws.NopRetryer{} }},
+		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	reserve := func(n int32) {
+		t.Helper()
+		out, err := c.PutFunctionConcurrency(ctx, &lambdasdk.PutFunctionConcurrencyInput{FunctionName: aws.String("capped"), ReservedConcurrentExecutions: aws.Int32(n)})
+		if err != nil || aws.ToInt32(out.ReservedConcurrentExecutions) != n {
+			t.Fatalf("PutFunctionConcurrency(%d) = %+v, %v", n, out, err)
+		}
+	}
+	wantThrottled := func(err error) bool {
+		var tmr *types.TooManyRequestsException
+		return errors.As(err, &tmr) && tmr.Reason == types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded
+	}
+	settings, err := c.GetAccountSettings(ctx, &lambdasdk.GetAccountSettingsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := settings.AccountLimit.ConcurrentExecutions
+
+	reserve(0)
+	if _, err := noRetry.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String("capped"), Payload: []byte(`{"action":"hello"}`)}); !wantThrottled(err) {
+		t.Fatalf("Invoke with reserved concurrency 0 = %v, want TooManyRequestsException (ReservedFunctionConcurrentInvocationLimitExceeded)", err)
+	}
+
+	reserve(1)
+	got, err := c.GetFunctionConcurrency(ctx, &lambdasdk.GetFunctionConcurrencyInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:000000000000:function:capped")})
+	if err != nil || aws.ToInt32(got.ReservedConcurrentExecutions) != 1 {
+		t.Fatalf("GetFunctionConcurrency = %+v, %v, want 1", got, err)
+	}
+	fn, err := c.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("capped")})
+	if err != nil || fn.Concurrency == nil || aws.ToInt32(fn.Concurrency.ReservedConcurrentExecutions) != 1 {
+		t.Fatalf("GetFunction Concurrency = %+v, %v, want 1", fn.Concurrency, err)
+	}
+	if settings, err := c.GetAccountSettings(ctx, &lambdasdk.GetAccountSettingsInput{}); err != nil || aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions) != limit-1 {
+		t.Fatalf("GetAccountSettings unreserved = %v, %v, want %d", settings.AccountLimit.UnreservedConcurrentExecutions, err, limit-1)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			_, err := noRetry.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String("capped"), Payload: []byte(`{"action":"sleep","millis":1500}`)})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	throttled := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+		case wantThrottled(err):
+			throttled++
+		default:
+			t.Errorf("Invoke = %v", err)
+		}
+	}
+	if throttled != 1 {
+		t.Errorf("%d of 2 parallel invokes were throttled with reserved concurrency 1, want 1", throttled)
+	}
+
+	_, err = c.PutFunctionConcurrency(ctx, &lambdasdk.PutFunctionConcurrencyInput{FunctionName: aws.String("capped"), ReservedConcurrentExecutions: aws.Int32(limit - 99)})
+	var invalid *types.InvalidParameterValueException
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "below its minimum value of [100]") {
+		t.Errorf("PutFunctionConcurrency(limit-99) = %v, want InvalidParameterValueException", err)
+	}
+	_, err = c.PutFunctionConcurrency(ctx, &lambdasdk.PutFunctionConcurrencyInput{FunctionName: aws.String("nope"), ReservedConcurrentExecutions: aws.Int32(1)})
+	var notFound *types.ResourceNotFoundException
+	if !errors.As(err, &notFound) {
+		t.Errorf("PutFunctionConcurrency on a missing function = %v, want ResourceNotFoundException", err)
+	}
+
+	if _, err := c.DeleteFunctionConcurrency(ctx, &lambdasdk.DeleteFunctionConcurrencyInput{FunctionName: aws.String("capped")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetFunctionConcurrency(ctx, &lambdasdk.GetFunctionConcurrencyInput{FunctionName: aws.String("capped")}); err != nil || got.ReservedConcurrentExecutions != nil {
+		t.Fatalf("GetFunctionConcurrency after delete = %+v, %v, want none", got, err)
+	}
+	if fn, err := c.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("capped")}); err != nil || fn.Concurrency != nil {
+		t.Fatalf("GetFunction Concurrency after delete = %+v, %v, want none", fn.Concurrency, err)
+	}
+	if out := invoke(t, c, "capped", `{"action":"hello","name":"free"}`); out.FunctionError != nil || decode(t, out.Payload)["hello"] != "free" {
+		t.Fatalf("Invoke after DeleteFunctionConcurrency = %v %s", out.FunctionError, out.Payload)
+	}
+}

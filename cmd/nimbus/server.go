@@ -141,7 +141,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if budget == 0 {
 			budget = defaultMemoryBudgetMB()
 		}
-		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm, Logger: log})
+		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm,
+			Reserved: st.Catalog().ReservedConcurrency, Logger: log})
 		defer inv.Close()
 		go inv.Run(ctx, max(f.keepWarm/10, time.Second))
 		// Environments of an updated or deleted function go at once, on every node.

@@ -239,6 +239,7 @@ type getFunctionOutput struct {
 	Configuration functionConfiguration `json:"Configuration"`
 	Code          codeLocation          `json:"Code"`
 	Tags          map[string]string     `json:"Tags,omitempty"`
+	Concurrency   *concurrencyOutput    `json:"Concurrency,omitempty"`
 }
 
 type codeLocation struct {
@@ -255,6 +256,9 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 		Configuration: s.configurationOf(fn, ref.Qualifier != ""),
 		Code:          codeLocation{RepositoryType: "S3", Location: s.codeLocation(r, fn.CodeSHA256)},
 		Tags:          fn.Tags,
+	}
+	if fn.ReservedConcurrency != nil {
+		out.Concurrency = &concurrencyOutput{ReservedConcurrentExecutions: fn.ReservedConcurrency}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -470,13 +474,9 @@ func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []
 	out.AccountLimit.TotalCodeSize = 80530636800
 	out.AccountLimit.CodeSizeUnzipped = lambda.MaxUnzippedBytes
 	out.AccountLimit.CodeSizeZipped = lambda.MaxZipBytes
-	out.AccountLimit.ConcurrentExecutions = 1000
-	out.AccountLimit.UnreservedConcurrentExecutions = 1000
-	if s.invoker != nil {
-		c := s.invoker.ConcurrencyLimit()
-		out.AccountLimit.ConcurrentExecutions = c
-		out.AccountLimit.UnreservedConcurrentExecutions = c
-	}
+	limit := s.concurrencyLimit()
+	out.AccountLimit.ConcurrentExecutions = limit
+	out.AccountLimit.UnreservedConcurrentExecutions = limit - s.reservedConcurrency("")
 	for _, fn := range fns {
 		out.AccountUsage.TotalCodeSize += fn.CodeSize
 	}

@@ -34,8 +34,12 @@ type Config struct {
 	// MemoryBudgetMB is the memory this node may give to environments in total; environments
 	// are counted at their configured MemorySize. Default 4096.
 	MemoryBudgetMB int
-	// MaxEnvironments caps the number of environments whatever their size. Default 1000.
+	// MaxEnvironments caps the number of environments whatever their size, and so the
+	// invocations this node runs at once: its concurrency limit. Default 1000.
 	MaxEnvironments int
+	// Reserved returns the concurrency reserved by all functions together (PutFunctionConcurrency);
+	// functions without a reservation share what is left of MaxEnvironments. Nil means none.
+	Reserved func() int
 	// KeepWarm is how long an idle environment is kept. Default 10 minutes.
 	KeepWarm time.Duration
 	// Now defaults to time.Now.
@@ -50,10 +54,15 @@ type Invoker struct {
 	budgetMB int
 	maxEnvs  int
 	keepWarm time.Duration
+	reserved func() int
 	now      func() time.Time
 	log      *slog.Logger
 
 	mu sync.Mutex
+	// running counts, per function, the invocations under way on this node (starting
+	// environments included); unreserved counts those of functions without a reservation.
+	running    map[string]int
+	unreserved int
 	// pools by function version and configuration: a changed function gets fresh environments.
 	pools map[string]*pool
 	// current is, per function whose configuration changed while this node ran, the pool key
@@ -81,8 +90,8 @@ type slot struct {
 func New(cfg Config) *Invoker {
 	iv := &Invoker{
 		launcher: cfg.Launcher, budgetMB: cfg.MemoryBudgetMB, maxEnvs: cfg.MaxEnvironments,
-		keepWarm: cfg.KeepWarm, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
-		current: map[string]string{},
+		keepWarm: cfg.KeepWarm, reserved: cfg.Reserved, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
+		current: map[string]string{}, running: map[string]int{},
 	}
 	if iv.budgetMB == 0 {
 		iv.budgetMB = 4096
@@ -92,6 +101,9 @@ func New(cfg Config) *Invoker {
 	}
 	if iv.keepWarm == 0 {
 		iv.keepWarm = 10 * time.Minute
+	}
+	if iv.reserved == nil {
+		iv.reserved = func() int { return 0 }
 	}
 	if iv.now == nil {
 		iv.now = time.Now
@@ -105,7 +117,7 @@ func New(cfg Config) *Invoker {
 // ErrClosed is returned by Invoke after Close.
 var ErrClosed = errors.New("invoker closed")
 
-// ConcurrencyLimit is the most environments this node runs at once.
+// ConcurrencyLimit is the most invocations (and environments) this node runs at once.
 func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
 
 // poolKey identifies environments that may serve an invocation: same function, same version
@@ -120,6 +132,11 @@ func latestPrefix(name string) string { return name + "/" + lambda.VersionLatest
 
 // Invoke runs inv in a warm environment if one is idle, or in a new one.
 func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error) {
+	shared, err := iv.admit(inv.Function)
+	if err != nil {
+		return nil, err
+	}
+	defer iv.leave(inv.Function.Name, shared)
 	key := poolKey(inv)
 	s, evicted, err := iv.take(key, inv.Function.MemorySize)
 	for _, e := range evicted {
@@ -147,6 +164,40 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 		iv.putIdle(key, s)
 	}
 	return res, err
+}
+
+// admit counts an invocation of fn in, or refuses it with Lambda's 429: a function with
+// reserved concurrency may run that many invocations at once, and the functions without one
+// share the rest of the node's limit. shared says whether it was counted in that share, for
+// leave.
+func (iv *Invoker) admit(fn *lambda.Function) (shared bool, err error) {
+	reserved := iv.reserved()
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	if r := fn.ReservedConcurrency; r != nil {
+		if iv.running[fn.Name] >= *r {
+			return false, lambda.TooManyRequests(lambda.ReasonReservedFunctionConcurrentInvocationLimit)
+		}
+	} else if iv.unreserved >= iv.maxEnvs-reserved {
+		return false, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	}
+	iv.running[fn.Name]++
+	if fn.ReservedConcurrency == nil {
+		iv.unreserved++
+	}
+	return fn.ReservedConcurrency == nil, nil
+}
+
+// leave counts an invocation admitted by admit out.
+func (iv *Invoker) leave(name string, shared bool) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	if iv.running[name]--; iv.running[name] <= 0 {
+		delete(iv.running, name)
+	}
+	if shared {
+		iv.unreserved--
+	}
 }
 
 // take returns the most recently used idle environment of the pool, or reserves room for a

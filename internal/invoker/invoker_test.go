@@ -201,3 +201,67 @@ func TestRetireDestroysOutdatedEnvironments(t *testing.T) {
 		t.Fatalf("after a delete: destroyed %d, Stats %+v", l.destroyed.Load(), st)
 	}
 }
+
+func TestReservedConcurrency(t *testing.T) {
+	l := &countingLauncher{reusable: true, block: make(chan struct{})}
+	reserved := 2
+	iv := New(Config{Launcher: l, MaxEnvironments: 5, Reserved: func() int { return reserved }})
+	capped := func(name string, n int) *lambda.Invocation {
+		inv := invocation(name, 128)
+		inv.Function.ReservedConcurrency = &n
+		return inv
+	}
+	wantTooMany := func(inv *lambda.Invocation, reason string) {
+		t.Helper()
+		_, err := iv.Invoke(context.Background(), inv)
+		if le, ok := lambda.AsError(err); !ok || le.Code != lambda.CodeTooManyRequests || le.Reason != reason {
+			t.Fatalf("Invoke %s = %v, want TooManyRequestsException with Reason %s", inv.Function.Name, err, reason)
+		}
+	}
+
+	// Zero is the off switch: nothing runs.
+	wantTooMany(capped("off", 0), lambda.ReasonReservedFunctionConcurrentInvocationLimit)
+
+	// "capped" may run two at once; the third is refused while they run.
+	var wg sync.WaitGroup
+	start := func(inv *lambda.Invocation) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := iv.Invoke(context.Background(), inv); err != nil {
+				t.Errorf("Invoke %s = %v", inv.Function.Name, err)
+			}
+		}()
+	}
+	waitLaunched := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for l.launched.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("launched %d environments, want %d", l.launched.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	start(capped("capped", 2))
+	start(capped("capped", 2))
+	waitLaunched(2)
+	wantTooMany(capped("capped", 2), lambda.ReasonReservedFunctionConcurrentInvocationLimit)
+
+	// The unreserved functions share 5 - 2 = 3.
+	for range 3 {
+		start(invocation("free", 128))
+	}
+	waitLaunched(5)
+	wantTooMany(invocation("free", 128), lambda.ReasonConcurrentInvocationLimitExceeded)
+
+	close(l.block)
+	wg.Wait()
+	l.block = nil
+	if _, err := iv.Invoke(context.Background(), capped("capped", 2)); err != nil {
+		t.Fatalf("Invoke after the others ended = %v", err)
+	}
+	if _, err := iv.Invoke(context.Background(), invocation("free", 128)); err != nil {
+		t.Fatalf("Invoke after the others ended = %v", err)
+	}
+}

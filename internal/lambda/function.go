@@ -19,6 +19,12 @@ type Function struct {
 	Layers       []string          `json:"layers,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
 
+	// ReservedConcurrency is the function's reserved concurrency (PutFunctionConcurrency):
+	// the most invocations it may run at once, set aside from the account's pool. Nil when
+	// none is reserved. Like tags it is not configuration: setting it leaves LastModified and
+	// RevisionId alone.
+	ReservedConcurrency *int `json:"reservedConcurrency,omitempty"`
+
 	// Code is identified by the SHA-256 of the uploaded zip.
 	CodeSHA256 string `json:"codeSha256"` // hex; the Object Store key
 	CodeSize   int64  `json:"codeSize"`

@@ -30,14 +30,15 @@ type Catalog struct {
 	watcher jetstream.KeyWatcher
 	done    chan struct{} // closed when the watcher's update channel closes
 
-	mu      sync.Mutex
-	fns     map[string]*lambda.Function
-	revs    map[string]uint64  // per key, the revision applied last (deletes included)
-	sorted  []*lambda.Function // List's answer, rebuilt after a change
-	rev     uint64             // highest revision the watcher has delivered
-	changed chan struct{}      // closed and replaced after every applied revision
-	subs    map[int]func(Event)
-	nextSub int
+	mu       sync.Mutex
+	fns      map[string]*lambda.Function
+	revs     map[string]uint64  // per key, the revision applied last (deletes included)
+	sorted   []*lambda.Function // List's answer, rebuilt after a change
+	rev      uint64             // highest revision the watcher has delivered
+	reserved int                // the sum of every function's ReservedConcurrency
+	changed  chan struct{}      // closed and replaced after every applied revision
+	subs     map[int]func(Event)
+	nextSub  int
 }
 
 // startCatalog starts the watcher and returns once every record that existed when it was
@@ -131,6 +132,7 @@ func (c *Catalog) apply(e jetstream.KeyValueEntry, watched bool) {
 	fresh := e.Revision() > c.revs[e.Key()]
 	if fresh {
 		c.revs[e.Key()] = e.Revision()
+		c.reserved += reservedOf(f) - reservedOf(prev)
 		if f != nil {
 			c.fns[e.Key()] = f
 		} else {
@@ -158,6 +160,20 @@ func (c *Catalog) apply(e jetstream.KeyValueEntry, watched bool) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+}
+
+// ReservedConcurrency is the concurrency reserved by all functions together.
+func (c *Catalog) ReservedConcurrency() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reserved
+}
+
+func reservedOf(f *lambda.Function) int {
+	if f == nil || f.ReservedConcurrency == nil {
+		return 0
+	}
+	return *f.ReservedConcurrency
 }
 
 // Lookup returns the function's record from memory. The record is shared and read-only.

@@ -184,5 +184,9 @@ func clone(f *lambda.Function) *lambda.Function {
 	c.Environment = maps.Clone(f.Environment)
 	c.Tags = maps.Clone(f.Tags)
 	c.Layers = slices.Clone(f.Layers)
+	if f.ReservedConcurrency != nil {
+		n := *f.ReservedConcurrency
+		c.ReservedConcurrency = &n
+	}
 	return &c
 }

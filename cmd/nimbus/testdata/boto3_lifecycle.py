@@ -9,6 +9,7 @@ import sys
 import zipfile
 
 import boto3
+import botocore.config
 import botocore.exceptions
 
 runtime = sys.argv[1]
@@ -49,6 +50,19 @@ if run_invokes:
     out = client.invoke(FunctionName="boto-fn", Payload=json.dumps({}))
     assert out["FunctionError"] == "Unhandled", out
     assert json.loads(out["Payload"].read())["errorType"] == "KeyError"
+
+    # Reserved concurrency 0 stops the function; boto3 retries 429s, so ask once.
+    client.put_function_concurrency(FunctionName="boto-fn", ReservedConcurrentExecutions=0)
+    assert client.get_function_concurrency(FunctionName="boto-fn")["ReservedConcurrentExecutions"] == 0
+    once = boto3.client("lambda", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url,
+                        config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    try:
+        once.invoke(FunctionName="boto-fn", Payload=json.dumps({"n": 1}))
+        raise AssertionError("a function with reserved concurrency 0 ran")
+    except once.exceptions.TooManyRequestsException as e:
+        assert e.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", e.response
+    client.delete_function_concurrency(FunctionName="boto-fn")
+    assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName="boto-fn")
 
 client.delete_function(FunctionName="boto-fn")
 try:

@@ -29,6 +29,11 @@ aws lambda wait function-updated-v2 --function-name cli-fn
 aws lambda tag-resource --resource "$arn" --tags team=core
 [ "$(aws lambda list-tags --resource "$arn" --query Tags.team --output text)" = core ] || fail "tags"
 aws lambda get-account-settings --query AccountUsage.FunctionCount --output text | grep -q 1 || fail "account settings"
+[ "$(aws lambda put-function-concurrency --function-name cli-fn --reserved-concurrent-executions 5 --query ReservedConcurrentExecutions --output text)" = 5 ] || fail "put-function-concurrency"
+[ "$(aws lambda get-function-concurrency --function-name "$arn" --query ReservedConcurrentExecutions --output text)" = 5 ] || fail "get-function-concurrency"
+[ "$(aws lambda get-function --function-name cli-fn --query Concurrency.ReservedConcurrentExecutions --output text)" = 5 ] || fail "get-function concurrency"
+aws lambda delete-function-concurrency --function-name cli-fn
+[ "$(aws lambda get-function-concurrency --function-name cli-fn --query ReservedConcurrentExecutions --output text)" = None ] || fail "get-function-concurrency after delete"
 
 if [ "$run_invokes" = invoke ]; then
 	aws lambda invoke --function-name cli-fn --cli-binary-format raw-in-base64-out --payload '{"n": 7}' \
