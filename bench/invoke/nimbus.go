@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -214,16 +213,7 @@ func (s *nimbusServer) httpInvoker(name string, payload []byte, want string) inv
 		if err := s.signer.SignHTTP(ctx, s.creds, req, payloadHash, "lambda", "us-east-1", time.Now()); err != nil {
 			return err
 		}
-		resp, err := s.http.Do(req)
-		if err != nil {
-			return err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		return checkAnswer(int32(resp.StatusCode), resp.Header.Get("X-Amz-Function-Error"), body, want)
+		return postAndCheck(s.http, req, want)
 	}
 }
 

@@ -138,17 +138,23 @@ func (r *rie) invoker(payload []byte, want string) invokeFunc {
 		if err != nil {
 			return err
 		}
-		resp, err := r.http.Do(req)
-		if err != nil {
-			return err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		return checkAnswer(int32(resp.StatusCode), "", body, want)
+		return postAndCheck(r.http, req, want)
 	}
+}
+
+// postAndCheck sends req and checks that the answer is a successful invocation that says
+// hello to want.
+func postAndCheck(client *http.Client, req *http.Request, want string) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	return checkAnswer(int32(resp.StatusCode), resp.Header.Get("X-Amz-Function-Error"), body, want)
 }
 
 // freeAddr is a loopback address with a port nobody listens on at the moment.
