@@ -36,7 +36,7 @@ const defaultListen = "127.0.0.1:9320"
 
 type serverFlags struct {
 	listen, dataDir, region, accountID, natsURL, natsListen string
-	memoryBudgetMB                                          int
+	memoryBudgetMB, logMaxMB                                int
 	keepWarm, logRetention                                  time.Duration
 	verbose                                                 bool
 }
@@ -54,9 +54,13 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.IntVar(&f.memoryBudgetMB, "memory-budget", 0, "memory (MB) environments may use in total (default: half the machine's memory)")
 	fs.DurationVar(&f.keepWarm, "keep-warm", 10*time.Minute, "how long an idle environment is kept for reuse")
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
+	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
 	if err := fs.Parse(args); err != nil {
 		return f, exitError(2)
+	}
+	if f.logMaxMB < 1 {
+		return f, fmt.Errorf("--log-max-mb must be at least 1, not %d", f.logMaxMB)
 	}
 	if len(f.accountID) != 12 || strings.Trim(f.accountID, "0123456789") != "" {
 		return f, fmt.Errorf("--account-id must be 12 digits, not %q", f.accountID)
@@ -98,7 +102,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	logSvc, err := logs.New(ctx, logs.Config{JetStream: nc.JetStream(), MaxAge: f.logRetention, Logger: log})
+	logSvc, err := logs.New(ctx, logs.Config{JetStream: nc.JetStream(), MaxAge: f.logRetention,
+		MaxBytes: int64(f.logMaxMB) << 20, Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the log store: %w", err)
 	}

@@ -163,6 +163,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		maxPayload = int(nc.MaxPayload())
 	}
 	s.maxBatch = maxPayload - 4096
+	if maxBytes > 0 {
+		// Old lines go a message at a time: keep messages small next to the cap, so that
+		// what is kept stays close to it.
+		s.maxBatch = min(s.maxBatch, int(maxBytes/8))
+	}
 	s.maxLine = min(MaxLineBytes, s.maxBatch-eventOverhead-1024)
 	if s.maxLine < 1024 {
 		return nil, fmt.Errorf("create log service: server max payload %d is too small", maxPayload)
