@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -18,7 +19,7 @@ def handler(event, context):
     for _ in range(event["mb"] * 1024):
         sys.stdout.write(line)
     print("done", event["n"], flush=True)
-    return {"ok": True}
+    return {"requestId": context.aws_request_id}
 `
 
 // TestLogStoreIsCapped has a function print five times --log-max-mb: the log store keeps at
@@ -29,36 +30,47 @@ func TestLogStoreIsCapped(t *testing.T) {
 	c := s.client()
 	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("flood"), Runtime: pythonRuntime(t), MemorySize: aws.Int32(512),
 		Handler: aws.String("app.handler"), Code: codeOf(zipOf(t, map[string]string{"app.py": floodPython}))})
+	var lastID string
 	for n := 1; n <= 5; n++ {
-		if out := invoke(t, c, "flood", fmt.Sprintf(`{"mb": 2, "n": %d}`, n)); out.FunctionError != nil {
+		out := invoke(t, c, "flood", fmt.Sprintf(`{"mb": 2, "n": %d}`, n))
+		if out.FunctionError != nil {
 			t.Fatalf("invoke %d: %s", n, out.Payload)
 		}
+		lastID, _ = decode(t, out.Payload)["requestId"].(string)
 	}
 
 	logsClient := cwl.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: c.Options().Credentials},
 		func(o *cwl.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	// The last lines reach the store within the publisher's linger: wait for the last
+	// invocation's REPORT line, then read everything once, when nothing moves any more.
+	for attempt := 0; ; attempt++ {
+		out, err := logsClient.FilterLogEvents(context.Background(), &cwl.FilterLogEventsInput{
+			LogGroupName: aws.String("/aws/lambda/flood"), FilterPattern: aws.String("REPORT")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(out.Events); n > 0 && strings.Contains(aws.ToString(out.Events[n-1].Message), lastID) {
+			break
+		}
+		if attempt == 100 {
+			t.Fatalf("the last invocation's REPORT line is not stored after 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var stored int
 	var text strings.Builder
-	// The last lines are stored within the publisher's linger; poll until the last one is in.
-	for attempt := 0; ; attempt++ {
-		stored = 0
-		text.Reset()
-		pages := cwl.NewFilterLogEventsPaginator(logsClient, &cwl.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/flood")})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ev := range page.Events {
-				msg := aws.ToString(ev.Message)
-				stored += len(msg)
-				if !strings.HasPrefix(msg, "xxx") {
-					text.WriteString(msg)
-				}
-			}
+	pages := cwl.NewFilterLogEventsPaginator(logsClient, &cwl.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/flood")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
-		if strings.Contains(text.String(), "done 5") || attempt == 50 {
-			break
+		for _, ev := range page.Events {
+			msg := aws.ToString(ev.Message)
+			stored += len(msg)
+			if !strings.HasPrefix(msg, "xxx") {
+				text.WriteString(msg)
+			}
 		}
 	}
 	if stored > 2<<20 {
