@@ -482,6 +482,9 @@ func TestReservedConcurrency(t *testing.T) {
 	if _, err := noRetry.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String("capped"), Payload: []byte(`{"action":"hello"}`)}); !wantThrottled(err) {
 		t.Fatalf("Invoke with reserved concurrency 0 = %v, want TooManyRequestsException (ReservedFunctionConcurrentInvocationLimitExceeded)", err)
 	}
+	if out, err := exec.Command(nimbusBin, "invoke", "--data-dir", s.dataDir, "capped").CombinedOutput(); err == nil || !strings.Contains(string(out), "reserved concurrency allows (0 stops it)") {
+		t.Errorf("nimbus invoke with reserved concurrency 0 = %v:\n%s", err, out)
+	}
 
 	reserve(1)
 	got, err := c.GetFunctionConcurrency(ctx, &lambdasdk.GetFunctionConcurrencyInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:000000000000:function:capped")})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -82,6 +83,10 @@ func (a *App) explainAPI(ae smithy.APIError, err error, subject string) string {
 	case "AccessDeniedException":
 		return fmt.Sprintf("the server refused access (%s): use a key allowed to do this", msg)
 	case "TooManyRequestsException":
+		var tmr *types.TooManyRequestsException
+		if errors.As(err, &tmr) && tmr.Reason == types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded {
+			return fmt.Sprintf("%s is running as many invocations as its reserved concurrency allows (0 stops it): `aws lambda get-function-concurrency` shows it, `aws lambda delete-function-concurrency` lifts it", orDefault(subject, "the function"))
+		}
 		return fmt.Sprintf("%s is at its concurrency limit (%s): try again in a moment", orDefault(subject, "the function"), msg)
 	case "ResourceConflictException":
 		return fmt.Sprintf("%s: wait for the change in progress to finish and run the command again", msg)
