@@ -329,3 +329,32 @@ func TestClosedStreamDropsOutput(t *testing.T) {
 		t.Errorf("Flush after Close succeeded, want an error")
 	}
 }
+
+// TestLingerGathersLinesIntoOneMessage: lines that arrive within the linger time are stored
+// as one JetStream message per stream, which is what keeps logging cheap under load.
+func TestLingerGathersLinesIntoOneMessage(t *testing.T) {
+	s, n := newService(t, Config{Linger: time.Minute})
+	st := s.NewStream("linger", "$LATEST", "e")
+	st.Begin("r1", false)
+	out := st.Writer()
+	for i := range 100 {
+		fmt.Fprintf(out, "line %d\n", i)
+	}
+	st.End(Report{MemorySizeMB: 128})
+	// Nothing is stored before the linger time ends, or a flush cuts it short.
+	time.Sleep(50 * time.Millisecond)
+	if got := s.Stats().Published; got != 0 {
+		t.Fatalf("%d lines published within the linger time, want none yet", got)
+	}
+	flush(t, s)
+	if got := len(readAll(t, s, GroupName("linger"))); got != 103 {
+		t.Fatalf("read %d events, want 103 (START, 100 lines, END, REPORT)", got)
+	}
+	info, err := n.js.Stream(context.Background(), DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := info.CachedInfo().State.Msgs; msgs != 1 {
+		t.Errorf("the stream holds %d messages, want the 103 lines in 1", msgs)
+	}
+}
