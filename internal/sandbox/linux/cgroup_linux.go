@@ -35,6 +35,9 @@ type cgroup interface {
 	rel() string
 	add(pid int) error
 	update(cgroupLimits) error
+	// updateCPU changes the CPU quota alone (ending the init's boost), a file write rather
+	// than update's dozen.
+	updateCPU(quota time.Duration) error
 	// resetPeak starts peak memory over from the current use, where the kernel allows it
 	// (cgroup v1; v2's memory.peak can only be reset per open file).
 	resetPeak() error
@@ -88,6 +91,14 @@ func (l cgroupLimits) oci(swap bool) *specs.LinuxResources {
 		r.Memory.Swap = &l.memoryBytes
 	}
 	return r
+}
+
+// cpuQuotaResources sets the CPU quota (and its period, which cgroup v2 writes with it) and
+// nothing else.
+func cpuQuotaResources(quota time.Duration) *specs.LinuxResources {
+	period := uint64(sandbox.CPUPeriod / time.Microsecond)
+	q := int64(quota / time.Microsecond)
+	return &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &q, Period: &period}}
 }
 
 // newCgroupParent detects the host's cgroup version and creates (or adopts) the parent.
@@ -206,6 +217,10 @@ func (g *cgroup1Group) rel() string { return g.relPath }
 func (g *cgroup1Group) add(pid int) error { return g.cg.Add(cgroup1.Process{Pid: pid}) }
 
 func (g *cgroup1Group) update(l cgroupLimits) error { return g.cg.Update(l.oci(g.swap)) }
+
+func (g *cgroup1Group) updateCPU(quota time.Duration) error {
+	return g.cg.Update(cpuQuotaResources(quota))
+}
 
 func (g *cgroup1Group) resetPeak() error {
 	p, err := g.path(cgroup1.Memory)
@@ -357,6 +372,10 @@ func (g *cgroup2Group) add(pid int) error { return g.m.AddProc(uint64(pid)) }
 
 func (g *cgroup2Group) update(l cgroupLimits) error {
 	return g.m.Update(cgroup2.ToResources(l.oci(g.swap)))
+}
+
+func (g *cgroup2Group) updateCPU(quota time.Duration) error {
+	return g.m.Update(cgroup2.ToResources(cpuQuotaResources(quota)))
 }
 
 func (g *cgroup2Group) resetPeak() error { return nil }

@@ -553,7 +553,7 @@ func (d *Driver) endInit(e *env) error {
 	}
 	e.boost.Stop()
 	e.boost = nil
-	if err := e.cg.update(limitsFor(e.spec)); err != nil {
+	if err := e.cg.updateCPU(limitsFor(e.spec).cpuQuota); err != nil {
 		return fmt.Errorf("end init of %s: %w", e.id, err)
 	}
 	return nil

@@ -57,6 +57,13 @@ func run() int {
 			return ExitSetupFailed
 		}
 	}
+	// Dropping privileges here rather than at MsgStart takes it off the cold start: the
+	// parent is setting the cgroup limits meanwhile. Nothing that follows needs them (the
+	// Runtime API listens on an unprivileged port).
+	if step, err := dropPrivileges(plan); err != nil {
+		sendText(MsgSetupError, step+": "+err.Error())
+		return ExitSetupFailed
+	}
 	if err := send([]byte{MsgReady}, nil); err != nil {
 		return ExitSetupFailed
 	}
@@ -295,11 +302,11 @@ func listenSocket(m []byte) (int, error) {
 }
 
 // start gives up every privilege and execs the program. It returns only if that fails.
-func start(p *Plan) int {
-	if err := syscall.Chdir(p.Dir); err != nil {
-		return execFailed(err, "chdir "+p.Dir)
-	}
-	syscall.Umask(0o022)
+// dropPrivileges gives up everything the program must not have: capabilities (bounding and
+// ambient sets), root (to the plan's uid and gid, no supplementary groups), the right to gain
+// privileges, descriptors beyond stdio and the control socket (made close-on-exec), and the
+// system calls the seccomp filter denies. It returns the failing step's name with its error.
+func dropPrivileges(p *Plan) (string, error) {
 	// Empty the bounding set while we still hold CAP_SETPCAP, so that nothing exec'd later can
 	// gain a capability back (setuid binaries are also stopped by nosuid and no_new_privs).
 	for c := uintptr(0); c <= maxCapability; c++ {
@@ -309,24 +316,24 @@ func start(p *Plan) int {
 	}
 	syscall.RawSyscall6(syscall.SYS_PRCTL, prCapAmbient, prCapAmbientClearAll, 0, 0, 0, 0)
 	// Raw syscalls on purpose: syscall.Setresuid would change every thread of this Go process,
-	// but only this thread survives the exec below.
+	// but only this thread survives the exec.
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); errno != 0 {
-		return execFailed(errno, "setgroups")
+		return "setgroups", errno
 	}
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(p.GID), uintptr(p.GID), uintptr(p.GID)); errno != 0 {
-		return execFailed(errno, "setresgid")
+		return "setresgid", errno
 	}
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(p.UID), uintptr(p.UID), uintptr(p.UID)); errno != 0 {
-		return execFailed(errno, "setresuid")
+		return "setresuid", errno
 	}
 	// Changing credentials cleared the parent-death signal; without it a crash of the server
 	// would leave this environment running until the next start-up cleans it.
 	syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetNoNewPrivs, 1, 0); errno != 0 {
-		return execFailed(errno, "set no_new_privs")
+		return "set no_new_privs", errno
 	}
 	if err := closeInheritedFDs(); err != nil {
-		return execFailed(err, "close inherited descriptors")
+		return "close inherited descriptors", err
 	}
 	if len(p.Seccomp) > 0 {
 		prog := struct {
@@ -334,9 +341,18 @@ func start(p *Plan) int {
 			filter *byte
 		}{uint16(len(p.Seccomp) / 8), &p.Seccomp[0]}
 		if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_SECCOMP, seccompModeFilter, uintptr(unsafe.Pointer(&prog))); errno != 0 {
-			return execFailed(errno, "install seccomp filter")
+			return "install seccomp filter", errno
 		}
 	}
+	return "", nil
+}
+
+// start execs the program; the init has already dropped its privileges.
+func start(p *Plan) int {
+	if err := syscall.Chdir(p.Dir); err != nil {
+		return execFailed(err, "chdir "+p.Dir)
+	}
+	syscall.Umask(0o022)
 	err := syscall.Exec(p.Path, p.Args, p.Env)
 	return execFailed(err, "exec "+p.Path)
 }
