@@ -488,6 +488,9 @@ func (d *Driver) teardown(e *env) {
 	if e.boost != nil {
 		e.boost.Stop()
 	}
+	if e.procStatus != nil {
+		e.procStatus.Close()
+	}
 	for _, l := range e.listeners {
 		l.Close()
 	}
@@ -574,7 +577,34 @@ func (d *Driver) Stats(ctx context.Context, id string) (sandbox.Stats, error) {
 	if err != nil {
 		return sandbox.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
-	return sandbox.Stats{MemoryBytes: usage, PeakMemoryBytes: max(peak, usage)}, nil
+	return sandbox.Stats{MemoryBytes: usage, PeakMemoryBytes: max(peak, usage, e.peakRSSLocked())}, nil
+}
+
+// peakRSSLocked is the program's peak resident set (VmHWM), or 0 before Start or when it
+// cannot be read.
+func (e *env) peakRSSLocked() uint64 {
+	if e.state != started {
+		return 0
+	}
+	if e.procStatus == nil {
+		f, err := os.Open("/proc/" + strconv.Itoa(e.pid) + "/status")
+		if err != nil {
+			return 0
+		}
+		e.procStatus = f
+	}
+	var buf [2048]byte
+	n, _ := e.procStatus.ReadAt(buf[:], 0)
+	_, rest, ok := strings.Cut(string(buf[:n]), "\nVmHWM:")
+	if !ok {
+		return 0
+	}
+	field, _, _ := strings.Cut(rest, "\n")
+	kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(field), "kB")), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb << 10
 }
 
 // Freeze stops every process of the environment until Thaw.

@@ -55,6 +55,8 @@ type env struct {
 	listeners []net.Listener
 	reaping   bool
 	boost     *time.Timer // ends the Init phase's CPU boost; nil once ended
+	// procStatus is the program's /proc/PID/status, opened by the first Stats after Start.
+	procStatus *os.File
 
 	exited  chan struct{} // closed when the program has been reaped and status is set
 	status  sandbox.ExitStatus
