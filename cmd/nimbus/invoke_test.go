@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -322,6 +324,15 @@ func TestInvokePythonAndNode(t *testing.T) {
 	tail := logTail(t, out)
 	if !strings.Contains(tail, "print line 1") || !strings.Contains(tail, "[INFO]") || !strings.Contains(tail, "logging line 1") {
 		t.Errorf("Python log tail lacks print and logging lines:\n%s", tail)
+	}
+	// The interpreter's resident set counts, as it does in Lambda's figure (about 36 MB there),
+	// whichever environment first read its files.
+	var usedMB int
+	if m := regexp.MustCompile(`Max Memory Used: (\d+) MB`).FindStringSubmatch(tail); m != nil {
+		usedMB, _ = strconv.Atoi(m[1])
+	}
+	if usedMB < 6 {
+		t.Errorf("Python REPORT Max Memory Used = %d MB, want at least 6 (the interpreter's resident set):\n%s", usedMB, tail)
 	}
 	errBody := wantFunctionError(t, invoke(t, c, "py", `{"n": 2, "fail": true}`), "ValueError", "bad value 2")
 	if st, ok := errBody["stackTrace"].([]any); !ok || len(st) == 0 {

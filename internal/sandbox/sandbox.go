@@ -162,9 +162,10 @@ type Stats struct {
 	// MemoryBytes is the memory charged to the environment now (page cache and /tmp included).
 	MemoryBytes uint64
 	// PeakMemoryBytes is Lambda's "Max Memory Used": the most the environment has been
-	// charged since Create, or its program's peak resident set if that is larger. The resident
-	// set counts the shared files it maps (an interpreter and its libraries), which the charge
-	// leaves to whichever environment read them first, so the figure does not depend on that.
+	// charged since Create, or its program's resident set if that has been larger. The
+	// resident set counts the shared files it maps (an interpreter and its libraries), which
+	// the charge leaves to whichever environment read them first, so the figure does not
+	// depend on that.
 	PeakMemoryBytes uint64
 }
 

@@ -488,8 +488,8 @@ func (d *Driver) teardown(e *env) {
 	if e.boost != nil {
 		e.boost.Stop()
 	}
-	if e.procStatus != nil {
-		e.procStatus.Close()
+	if e.procStatm != nil {
+		e.procStatm.Close()
 	}
 	for _, l := range e.listeners {
 		l.Close()
@@ -580,31 +580,32 @@ func (d *Driver) Stats(ctx context.Context, id string) (sandbox.Stats, error) {
 	return sandbox.Stats{MemoryBytes: usage, PeakMemoryBytes: max(peak, usage, e.peakRSSLocked())}, nil
 }
 
-// peakRSSLocked is the program's peak resident set (VmHWM), or 0 before Start or when it
-// cannot be read.
+// peakRSSLocked is the largest resident set the program has shown to Stats, or 0 before
+// Start or when it cannot be read. It reads /proc/PID/statm (about 1.5 µs, a fifth of what
+// status with its VmHWM costs); spikes within an invocation show in the cgroup's peak anyway.
 func (e *env) peakRSSLocked() uint64 {
 	if e.state != started {
-		return 0
+		return e.peakRSS
 	}
-	if e.procStatus == nil {
-		f, err := os.Open("/proc/" + strconv.Itoa(e.pid) + "/status")
+	if e.procStatm == nil {
+		f, err := os.Open("/proc/" + strconv.Itoa(e.pid) + "/statm")
 		if err != nil {
-			return 0
+			return e.peakRSS
 		}
-		e.procStatus = f
+		e.procStatm = f
 	}
-	var buf [2048]byte
-	n, _ := e.procStatus.ReadAt(buf[:], 0)
-	_, rest, ok := strings.Cut(string(buf[:n]), "\nVmHWM:")
-	if !ok {
-		return 0
+	var buf [128]byte
+	n, _ := e.procStatm.ReadAt(buf[:], 0)
+	// size resident shared text lib data dt, in pages
+	fields := strings.Fields(string(buf[:n]))
+	if len(fields) < 2 {
+		return e.peakRSS
 	}
-	field, _, _ := strings.Cut(rest, "\n")
-	kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(field), "kB")), 10, 64)
-	if err != nil {
-		return 0
+	pages, err := strconv.ParseUint(fields[1], 10, 64)
+	if err == nil {
+		e.peakRSS = max(e.peakRSS, pages*uint64(os.Getpagesize()))
 	}
-	return kb << 10
+	return e.peakRSS
 }
 
 // Freeze stops every process of the environment until Thaw.

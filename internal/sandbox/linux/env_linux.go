@@ -55,8 +55,10 @@ type env struct {
 	listeners []net.Listener
 	reaping   bool
 	boost     *time.Timer // ends the Init phase's CPU boost; nil once ended
-	// procStatus is the program's /proc/PID/status, opened by the first Stats after Start.
-	procStatus *os.File
+	// procStatm is the program's /proc/PID/statm, opened by the first Stats after Start;
+	// peakRSS is the largest resident set read from it.
+	procStatm *os.File
+	peakRSS   uint64
 
 	exited  chan struct{} // closed when the program has been reaped and status is set
 	status  sandbox.ExitStatus
