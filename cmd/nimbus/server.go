@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	shareSmallMachine()
 	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
 		return err
 	}
@@ -208,6 +210,19 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return nil
+}
+
+// shareSmallMachine leaves one of a two-CPU machine's CPUs to the functions, unless
+// GOMAXPROCS says otherwise. On such a machine the server, its functions and their callers
+// take turns on both CPUs, and with two Ps the Go scheduler wakes its idle P's thread on the
+// other CPU for every goroutine it readies. Measured on a 2-vCPU VM (bench/invoke), one P
+// cut the server's CPU per invocation by about 20 % (428 → 355 µs alone, 286 → 226 µs with 8
+// callers) with the same throughput and latency. The cost is that CPU-bound work, such as
+// unpacking a large deploy, shares one thread with invocations (Go switches every 10 ms).
+func shareSmallMachine() {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == 2 {
+		runtime.GOMAXPROCS(1)
+	}
 }
 
 // instanceName is a short stable name for a data dir.
