@@ -301,7 +301,6 @@ func listenSocket(m []byte) (int, error) {
 	return fd, nil
 }
 
-// start gives up every privilege and execs the program. It returns only if that fails.
 // dropPrivileges gives up everything the program must not have: capabilities (bounding and
 // ambient sets), root (to the plan's uid and gid, no supplementary groups), the right to gain
 // privileges, descriptors beyond stdio and the control socket (made close-on-exec), and the
@@ -347,7 +346,7 @@ func dropPrivileges(p *Plan) (string, error) {
 	return "", nil
 }
 
-// start execs the program; the init has already dropped its privileges.
+// start execs the program, its privileges already dropped. It returns only if that fails.
 func start(p *Plan) int {
 	if err := syscall.Chdir(p.Dir); err != nil {
 		return execFailed(err, "chdir "+p.Dir)
