@@ -118,7 +118,7 @@ func (b *bench) setup(ctx context.Context) error {
 	// Lambda; a budget that holds them all keeps evictions out of the cold-start figures.
 	budgetMB := b.o.coldMemoryMB*3*(b.o.coldN+1) + 128*(b.o.concurrency+16) + b.o.memoryMB*(b.o.concurrency+1)
 	b.say("starting nimbus server (memory budget %d MB)", budgetMB)
-	b.nimbus, err = startNimbus(ctx, nimbusBin, filepath.Join(b.dir, "nimbus-data"), filepath.Join(b.dir, "nimbus.log"),
+	b.nimbus, err = startNimbus(ctx, b.o.pin, nimbusBin, filepath.Join(b.dir, "nimbus-data"), filepath.Join(b.dir, "nimbus.log"),
 		"--memory-budget", fmt.Sprint(budgetMB))
 	if err != nil {
 		return err
@@ -143,6 +143,7 @@ type results struct {
 	when    time.Time
 	machine string
 	cpus    int
+	pinned  bool // -pin: each platform on platformCPU, the load generator on loadCPU
 	rieHow  string
 	// nimbus and nimbusSmall are the -memory function and a 128 MB one, called through the
 	// emulator's HTTP client (signed); nimbusSDK is the -memory one through the AWS SDK.
@@ -179,7 +180,7 @@ type coldResult struct {
 }
 
 func (b *bench) run(ctx context.Context) (*results, error) {
-	res := &results{when: time.Now(), machine: machine(), cpus: runtime.NumCPU(), rieHow: b.rieHow, concurrency: b.o.concurrency,
+	res := &results{when: time.Now(), machine: machine(), cpus: runtime.NumCPU(), pinned: b.o.pin, rieHow: b.rieHow, concurrency: b.o.concurrency,
 		rounds: b.o.rounds, coldN: b.o.coldN, warmN: b.o.warmN}
 	// Other work on the machine skews every figure: wait for it to end if asked to, and say
 	// how much there was around the run.
@@ -246,7 +247,7 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 	for _, p := range []*platform{res.nimbus, res.nimbusSDK, res.nimbusSmall} {
 		p.pid, p.tput = b.nimbus.pid(), map[int]load{}
 	}
-	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"), b.o.memoryMB)
+	r, err := startRIE(ctx, b.o.pin, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"), b.o.memoryMB)
 	if err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 // serves one invocation at a time and may not survive being asked for more.
 func (b *bench) rieParallel(ctx context.Context, res *results, d time.Duration) error {
 	b.say("emulator at concurrency %d (%v)", b.o.concurrency, d)
-	r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-parallel.log"), b.o.memoryMB)
+	r, err := startRIE(ctx, b.o.pin, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-parallel.log"), b.o.memoryMB)
 	if err != nil {
 		return err
 	}
@@ -410,7 +411,7 @@ func (b *bench) rieColdPhase(ctx context.Context, res *results) error {
 	b.say("%d emulator cold starts", b.o.coldN)
 	for range b.o.coldN {
 		for attempt := 1; ; attempt++ {
-			r, err := startRIE(ctx, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), b.o.coldMemoryMB)
+			r, err := startRIE(ctx, b.o.pin, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie-cold.log"), b.o.coldMemoryMB)
 			if err != nil {
 				return err
 			}

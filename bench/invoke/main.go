@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -61,6 +62,7 @@ type options struct {
 	rieBin       string
 	rieVersion   string
 	keep         bool
+	pin          bool
 	waitQuiet    time.Duration
 	phases       phaseSet
 }
@@ -81,6 +83,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.rieVersion, "rie-version", defaultRIEVersion, "the emulator version to install")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before measuring, wait up to this long for the machine to be idle (under 5% busy for 3 s)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
+	fs.BoolVar(&o.pin, "pin", false, "run each platform (server and functions) on CPU 0 and the load generator on CPU 1, as performance.md's relay measurements did")
 	fs.Var(&o.phases, "phases", "comma-separated phases to run: warm, throughput, cold")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -102,11 +105,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("Nimbus's sandbox needs root (namespaces and cgroups): run the benchmark as root")
 	}
+	if o.pin && runtime.NumCPU() < 2 {
+		return errors.New("-pin needs two CPUs")
+	}
 	b, err := newBench(ctx, o, stderr)
 	if err != nil {
 		return err
 	}
 	defer b.close()
+	if o.pin {
+		// After the builds, which may use every CPU; the platforms are pinned as they start.
+		if err := pinSelf(loadCPU); err != nil {
+			return err
+		}
+	}
 	res, err := b.run(ctx)
 	if err != nil {
 		return fmt.Errorf("%w (logs kept in %s)", err, b.dir)

@@ -41,14 +41,15 @@ type nimbusServer struct {
 	http     *http.Client
 }
 
-// startNimbus starts bin as a server on dataDir; its log goes to logPath.
-func startNimbus(ctx context.Context, bin, dataDir, logPath string, extraArgs ...string) (*nimbusServer, error) {
+// startNimbus starts bin as a server on dataDir, pinned to platformCPU if pin is set; its log
+// goes to logPath.
+func startNimbus(ctx context.Context, pin bool, bin, dataDir, logPath string, extraArgs ...string) (*nimbusServer, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
-	cmd := exec.Command(bin, args...)
+	cmd := platformCommand(pin, bin, args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -78,6 +78,9 @@ func (r *results) write(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "function: aws-lambda-go hello built with CGO_ENABLED=0 -tags lambda.norpc\n")
+	if r.pinned {
+		fmt.Fprintf(w, "pinned:   each platform (server and functions) on CPU %d, the load generator on CPU %d\n", platformCPU, loadCPU)
+	}
 	fmt.Fprintf(w, "client:   both platforms through the same net/http client, Nimbus's requests SigV4-signed by the AWS SDK's signer; one row through the whole AWS SDK for Go v2 client\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
@@ -122,12 +125,17 @@ func (r *results) write(w io.Writer) {
 			// time per invocation, as the emulator's run measured them. It bounds any
 			// platform's throughput on this machine, whatever its server costs.
 			n := time.Duration(base.ok)
-			ceiling := func(perInvocation time.Duration) string {
-				perSecond := float64(r.cpus) * float64(time.Second) / float64(perInvocation)
-				return fmt.Sprintf("%s per invocation, so at most %.0f/s on %d CPUs, %.1f× the RIE at concurrency 1", us(perInvocation), perSecond, r.cpus, perSecond/base.perSecond())
+			ceiling := func(perInvocation time.Duration, cpus int) string {
+				perSecond := float64(cpus) * float64(time.Second) / float64(perInvocation)
+				return fmt.Sprintf("%s per invocation, so at most %.0f/s on %d CPUs, %.1f× the RIE at concurrency 1", us(perInvocation), perSecond, cpus, perSecond/base.perSecond())
 			}
-			fmt.Fprintf(w, "(bounds for any server, from the RIE row at concurrency 1: the function process alone uses %s; with the client and the kernel, %s)\n",
-				ceiling(base.cpu.functions/n), ceiling((base.cpu.total-base.cpu.server)/n))
+			if r.pinned {
+				// The platform has one CPU; the client's is apart.
+				fmt.Fprintf(w, "(bound for any server, from the RIE row at concurrency 1: the function process alone uses %s)\n", ceiling(base.cpu.functions/n, 1))
+			} else {
+				fmt.Fprintf(w, "(bounds for any server, from the RIE row at concurrency 1: the function process alone uses %s; with the client and the kernel, %s)\n",
+					ceiling(base.cpu.functions/n, r.cpus), ceiling((base.cpu.total-base.cpu.server)/n, r.cpus))
+			}
 		}
 		if l := r.rie.tput[r.concurrency]; l.failed > 0 || r.rieParallelCrash != "" {
 			fmt.Fprintf(w, "(the RIE serves one invocation at a time: at concurrency %d, on an instance of its own, the first failure was: %v", r.concurrency, l.firstErr)

@@ -54,7 +54,7 @@ type rie struct {
 // startRIE runs `aws-lambda-rie ./bootstrap` in the bootstrap's directory on free loopback
 // ports and waits until it accepts connections. The emulator starts the bootstrap on the
 // first invocation.
-func startRIE(ctx context.Context, bin, bootstrapDir, logPath string, memoryMB int) (*rie, error) {
+func startRIE(ctx context.Context, pin bool, bin, bootstrapDir, logPath string, memoryMB int) (*rie, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func startRIE(ctx context.Context, bin, bootstrapDir, logPath string, memoryMB i
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, "./bootstrap")
+	cmd := platformCommand(pin, bin, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, "./bootstrap")
 	cmd.Dir = bootstrapDir
 	// The emulator passes its whole environment to the function: give it what Lambda would,
 	// with the same memory size (which it does not enforce) and timeout as the Nimbus function.
