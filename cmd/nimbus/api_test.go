@@ -258,6 +258,18 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		}, "InvalidParameterValueException", "exceeded the 4KB limit"},
 		{"bad role", func(in *lambdasdk.CreateFunctionInput) { in.Role = aws.String("admin") }, "ValidationException", "role"},
 		{"not a zip", func(in *lambdasdk.CreateFunctionInput) { in.Code = codeOf([]byte("hello")) }, "InvalidParameterValueException", "Could not unzip uploaded file. Please check your file, then try to upload again."},
+		// What Nimbus does not do is refused, not accepted and ignored.
+		{"publish", func(in *lambdasdk.CreateFunctionInput) { in.Publish = true }, "InvalidParameterValueException", "Publishing a version is not available"},
+		{"JSON logs", func(in *lambdasdk.CreateFunctionInput) {
+			in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatJson}
+		}, "InvalidParameterValueException", "LogFormat JSON is not available"},
+		{"custom log group", func(in *lambdasdk.CreateFunctionInput) {
+			in.LoggingConfig = &types.LoggingConfig{LogGroup: aws.String("/custom/group")}
+		}, "InvalidParameterValueException", "LogGroup /custom/group is not available"},
+		{"vpc", func(in *lambdasdk.CreateFunctionInput) {
+			in.VpcConfig = &types.VpcConfig{SubnetIds: []string{"subnet-1"}}
+		}, "InvalidParameterValueException", "VpcConfig is not available"},
+		{"kms key", func(in *lambdasdk.CreateFunctionInput) { in.KMSKeyArn = aws.String("arn:aws:kms:us-east-1:000000000000:key/k") }, "InvalidParameterValueException", "KMSKeyArn is not available"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,6 +292,19 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 	fns, err := c.ListFunctions(ctx, &lambdasdk.ListFunctionsInput{})
 	if err != nil || len(fns.Functions) != 0 {
 		t.Fatalf("after refused creates ListFunctions = %d functions, %v; want none", len(fns.Functions), err)
+	}
+	// Lambda's defaults for those settings, as infrastructure tools send them, are accepted.
+	in := base()
+	in.FunctionName = aws.String("defaults")
+	in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatText, LogGroup: aws.String("/aws/lambda/defaults")}
+	in.VpcConfig = &types.VpcConfig{SubnetIds: []string{}, SecurityGroupIds: []string{}}
+	in.SnapStart = &types.SnapStart{ApplyOn: types.SnapStartApplyOnNone}
+	if _, err := c.CreateFunction(ctx, in); err != nil {
+		t.Errorf("CreateFunction with Lambda's default settings = %v", err)
+	}
+	if _, err := c.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{FunctionName: aws.String("defaults"),
+		LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson}}); apiCode(err) != "InvalidParameterValueException" {
+		t.Errorf("UpdateFunctionConfiguration to JSON logs = %v, want InvalidParameterValueException", err)
 	}
 }
 

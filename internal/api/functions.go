@@ -54,6 +54,7 @@ type createFunctionInput struct {
 	Layers           []string          `json:"Layers"`
 	Architectures    []string          `json:"Architectures"`
 	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+	unsupportedSettings
 }
 
 func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []byte) error {
@@ -73,6 +74,12 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	}
 	if ref.Qualifier != "" {
 		return lambda.InvalidParameter("Unsupported function name format: %s. The function name must not contain a qualifier.", in.FunctionName)
+	}
+	if in.Publish {
+		return publishUnavailable()
+	}
+	if err := in.unsupportedSettings.check(ref.Name); err != nil {
+		return err
 	}
 	if in.PackageType != "" && in.PackageType != "Zip" {
 		return lambda.InvalidParameter("PackageType %s is not supported: Nimbus runs Zip packages.", in.PackageType)
@@ -330,6 +337,9 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request, body
 	if len(in.Architectures) > 0 && (len(in.Architectures) > 1 || in.Architectures[0] != lambda.DefaultArchitecture) {
 		return lambda.InvalidParameter("Architecture %v is not supported on this node; supported: [%s]", in.Architectures, lambda.DefaultArchitecture)
 	}
+	if in.Publish {
+		return publishUnavailable()
+	}
 	var staged lambda.Function
 	if err := s.storeCode(r.Context(), &in.functionCode, &staged); err != nil {
 		return err
@@ -389,6 +399,7 @@ type updateConfigurationInput struct {
 	RevisionId       string            `json:"RevisionId"`
 	Layers           []string          `json:"Layers"`
 	EphemeralStorage *ephemeralStorage `json:"EphemeralStorage"`
+	unsupportedSettings
 }
 
 func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request, body []byte) error {
@@ -405,6 +416,9 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 	}
 	if len(in.Layers) > 0 {
 		return lambda.InvalidParameter("Layers are not supported yet by Nimbus.")
+	}
+	if err := in.unsupportedSettings.check(ref.Name); err != nil {
+		return err
 	}
 	fn, err := s.update(r.Context(), ref.Name, in.RevisionId, func(fn *lambda.Function) error {
 		setIf(&fn.Role, in.Role)

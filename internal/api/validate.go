@@ -107,3 +107,71 @@ func validateEnvironment(vars map[string]string) error {
 	}
 	return nil
 }
+
+// unsupportedSettings are the CreateFunction and UpdateFunctionConfiguration members Nimbus
+// does not implement. They are decoded so that a request that asks for one is refused with a
+// clear error rather than accepted and silently ignored; their defaults (Text logs in the
+// function's own group, no VPC, no KMS key...) are accepted, as that is what Nimbus does.
+type unsupportedSettings struct {
+	LoggingConfig *struct {
+		LogFormat           string `json:"LogFormat"`
+		LogGroup            string `json:"LogGroup"`
+		ApplicationLogLevel string `json:"ApplicationLogLevel"`
+		SystemLogLevel      string `json:"SystemLogLevel"`
+	} `json:"LoggingConfig"`
+	KMSKeyArn string `json:"KMSKeyArn"`
+	VpcConfig *struct {
+		SubnetIds        []string `json:"SubnetIds"`
+		SecurityGroupIds []string `json:"SecurityGroupIds"`
+	} `json:"VpcConfig"`
+	DeadLetterConfig *struct {
+		TargetArn string `json:"TargetArn"`
+	} `json:"DeadLetterConfig"`
+	FileSystemConfigs    []json.RawMessage `json:"FileSystemConfigs"`
+	ImageConfig          map[string]any    `json:"ImageConfig"`
+	CodeSigningConfigArn string            `json:"CodeSigningConfigArn"`
+	SnapStart            *struct {
+		ApplyOn string `json:"ApplyOn"`
+	} `json:"SnapStart"`
+}
+
+// check refuses the settings of u that ask for something Nimbus does not do for function name.
+func (u *unsupportedSettings) check(name string) error {
+	if lc := u.LoggingConfig; lc != nil {
+		switch {
+		case lc.LogFormat != "" && lc.LogFormat != "Text":
+			return lambda.InvalidParameter("LoggingConfig LogFormat %s is not available on this Nimbus server: functions log in the Text format.", lc.LogFormat)
+		case lc.ApplicationLogLevel != "" || lc.SystemLogLevel != "":
+			return lambda.InvalidParameter("LoggingConfig log levels are not available on this Nimbus server: they need the JSON log format, and functions log in the Text format.")
+		case lc.LogGroup != "" && lc.LogGroup != "/aws/lambda/"+name:
+			return lambda.InvalidParameter("LoggingConfig LogGroup %s is not available on this Nimbus server: a function logs to /aws/lambda/%s.", lc.LogGroup, name)
+		}
+	}
+	if u.KMSKeyArn != "" {
+		return lambda.InvalidParameter("KMSKeyArn is not available on this Nimbus server: there is no KMS; environment variables stay in the server's store.")
+	}
+	if v := u.VpcConfig; v != nil && (len(v.SubnetIds) > 0 || len(v.SecurityGroupIds) > 0) {
+		return lambda.InvalidParameter("VpcConfig is not available on this Nimbus server: every function runs in a network namespace of its own.")
+	}
+	if d := u.DeadLetterConfig; d != nil && d.TargetArn != "" {
+		return lambda.InvalidParameter("DeadLetterConfig is not available on this Nimbus server yet: it applies to asynchronous invocations, which are not available either.")
+	}
+	if len(u.FileSystemConfigs) > 0 {
+		return lambda.InvalidParameter("FileSystemConfigs are not available on this Nimbus server.")
+	}
+	if len(u.ImageConfig) > 0 {
+		return lambda.InvalidParameter("ImageConfig is not available on this Nimbus server: it runs Zip packages.")
+	}
+	if u.CodeSigningConfigArn != "" {
+		return lambda.InvalidParameter("CodeSigningConfigArn is not available on this Nimbus server.")
+	}
+	if s := u.SnapStart; s != nil && s.ApplyOn != "" && s.ApplyOn != "None" {
+		return lambda.InvalidParameter("SnapStart %s is not available on this Nimbus server.", s.ApplyOn)
+	}
+	return nil
+}
+
+// publishUnavailable refuses Publish, until versions are available.
+func publishUnavailable() error {
+	return lambda.InvalidParameter("Publishing a version is not available on this Nimbus server yet: leave Publish unset and invoke $LATEST.")
+}
