@@ -269,7 +269,9 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		{"vpc", func(in *lambdasdk.CreateFunctionInput) {
 			in.VpcConfig = &types.VpcConfig{SubnetIds: []string{"subnet-1"}}
 		}, "InvalidParameterValueException", "VpcConfig is not available"},
-		{"kms key", func(in *lambdasdk.CreateFunctionInput) { in.KMSKeyArn = aws.String("arn:aws:kms:us-east-1:000000000000:key/k") }, "InvalidParameterValueException", "KMSKeyArn is not available"},
+		{"kms key", func(in *lambdasdk.CreateFunctionInput) {
+			in.KMSKeyArn = aws.String("arn:aws:kms:us-east-1:000000000000:key/k")
+		}, "InvalidParameterValueException", "KMSKeyArn is not available"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
