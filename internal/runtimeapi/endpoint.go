@@ -270,17 +270,22 @@ func (e *Endpoint) Close() error {
 func (e *Endpoint) WaitInit(ctx context.Context) error {
 	select {
 	case <-e.initDone:
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if e.initErr != nil {
-			return e.initErr
-		}
-		return nil
+		return e.initResult()
 	case <-e.closed:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// initResult is how Init ended, once initDone is closed: the *InitError, or nil.
+func (e *Endpoint) initResult() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.initErr != nil {
+		return e.initErr
+	}
+	return nil
 }
 
 // WaitNext waits until the runtime asks for an invocation, that is until it is parked in
@@ -315,12 +320,7 @@ func (e *Endpoint) WaitNext(ctx context.Context) error {
 		return nil
 	case <-initDone:
 		// Init ended: by a first /next (then asked is closed too) or by an init error.
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if e.initErr != nil {
-			return e.initErr
-		}
-		return nil
+		return e.initResult()
 	case <-e.closed:
 		return ErrClosed
 	case <-ctx.Done():
