@@ -24,17 +24,6 @@ func (s *Server) concurrencyLimit() int {
 	return s.invoker.ConcurrencyLimit()
 }
 
-// reservedConcurrency is the concurrency reserved by every function but except.
-func (s *Server) reservedConcurrency(except string) int {
-	total := 0
-	for _, fn := range s.fns.List() {
-		if fn.ReservedConcurrency != nil && fn.Name != except {
-			total += *fn.ReservedConcurrency
-		}
-	}
-	return total
-}
-
 // concurrencyOutput is the answer of Put- and GetFunctionConcurrency; the latter leaves the
 // member out when nothing is reserved.
 type concurrencyOutput struct {
@@ -77,7 +66,11 @@ func (s *Server) putFunctionConcurrency(w http.ResponseWriter, r *http.Request, 
 	}
 	// Two reservations racing on different functions may together pass this check; the
 	// invoker still never runs more than the node's limit.
-	if s.concurrencyLimit()-s.reservedConcurrency(name)-*n < minUnreservedConcurrency {
+	others := s.fns.ReservedConcurrency()
+	if fn, ok := s.fns.Lookup(name); ok && fn.ReservedConcurrency != nil {
+		others -= *fn.ReservedConcurrency
+	}
+	if s.concurrencyLimit()-others-*n < minUnreservedConcurrency {
 		return lambda.InvalidParameter("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minUnreservedConcurrency)
 	}
 	if err := s.setReservedConcurrency(r, name, n); err != nil {

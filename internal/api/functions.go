@@ -490,7 +490,7 @@ func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []
 	out.AccountLimit.CodeSizeZipped = lambda.MaxZipBytes
 	limit := s.concurrencyLimit()
 	out.AccountLimit.ConcurrentExecutions = limit
-	out.AccountLimit.UnreservedConcurrentExecutions = limit - s.reservedConcurrency("")
+	out.AccountLimit.UnreservedConcurrentExecutions = limit - s.fns.ReservedConcurrency()
 	for _, fn := range fns {
 		out.AccountUsage.TotalCodeSize += fn.CodeSize
 	}

@@ -33,6 +33,8 @@ type Functions interface {
 	Lookup(name string) (*lambda.Function, bool)
 	// List returns every function sorted by name.
 	List() []*lambda.Function
+	// ReservedConcurrency is the concurrency reserved by all functions together.
+	ReservedConcurrency() int
 }
 
 // Runtimes says which runtimes this node can run.
