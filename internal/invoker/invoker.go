@@ -72,6 +72,10 @@ type Invoker struct {
 	usedMB   int // memory of all live environments, launching ones included
 	liveEnvs int
 	closed   bool
+	// tearingDown counts environments being destroyed in the background; Close waits for
+	// them through torn.
+	tearingDown int
+	torn        *sync.Cond
 }
 
 // pool holds the idle environments of one function configuration, most recently used last.
@@ -93,6 +97,7 @@ func New(cfg Config) *Invoker {
 		keepWarm: cfg.KeepWarm, reserved: cfg.Reserved, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
 		current: map[string]string{}, running: map[string]int{},
 	}
+	iv.torn = sync.NewCond(&iv.mu)
 	if iv.budgetMB == 0 {
 		iv.budgetMB = 4096
 	}
@@ -138,10 +143,7 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 	}
 	defer iv.leave(inv.Function.Name, shared)
 	key := poolKey(inv)
-	s, evicted, err := iv.take(key, inv.Function.MemorySize)
-	for _, e := range evicted {
-		e.env.Destroy()
-	}
+	s, err := iv.take(key, inv.Function.MemorySize)
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +160,11 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 	}
 	res, reusable, err := s.env.Invoke(ctx, inv)
 	if !reusable || err != nil {
-		s.env.Destroy()
-		iv.release(s.memoryMB)
+		// The answer does not wait for the kill (a fork bomb can take long to die).
+		iv.mu.Lock()
+		iv.forgetLocked([]*slot{s})
+		iv.destroyLaterLocked([]*slot{s})
+		iv.mu.Unlock()
 	} else {
 		iv.putIdle(key, s)
 	}
@@ -202,44 +207,42 @@ func (iv *Invoker) leave(name string, shared bool) {
 
 // take returns the most recently used idle environment of the pool, or reserves room for a
 // new one (a slot with a nil env), or refuses with Lambda's 429. To make room it retires the
-// least recently used idle environments of other pools; the caller destroys those.
-func (iv *Invoker) take(key string, memoryMB int) (s *slot, evicted []*slot, err error) {
+// least recently used idle environments of other pools: they leave the books at once and are
+// destroyed in the background, so that no invocation waits for another function's teardown.
+func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	if iv.closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	if p := iv.pools[key]; p != nil && len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		return s, nil, nil
+		return s, nil
 	}
+	var evicted []*slot
+	defer func() { iv.destroyLaterLocked(evicted) }()
 	for iv.usedMB+memoryMB > iv.budgetMB || iv.liveEnvs >= iv.maxEnvs {
 		e := iv.evictOldestIdleLocked()
 		if e == nil {
-			return nil, evicted, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+			return nil, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
 		}
 		evicted = append(evicted, e)
 	}
 	iv.usedMB += memoryMB
 	iv.liveEnvs++
-	return &slot{memoryMB: memoryMB}, evicted, nil
+	return &slot{memoryMB: memoryMB}, nil
 }
 
 func (iv *Invoker) putIdle(key string, s *slot) {
 	s.lastUsed = iv.now()
 	iv.mu.Lock()
-	if iv.closed {
-		iv.mu.Unlock()
-		s.env.Destroy()
-		iv.release(s.memoryMB)
-		return
-	}
-	if want, changed := iv.current[keyName(key)]; changed && want != key {
-		// The function changed or went away while this environment was busy.
-		iv.mu.Unlock()
-		s.env.Destroy()
-		iv.release(s.memoryMB)
+	defer iv.mu.Unlock()
+	if want, changed := iv.current[keyName(key)]; iv.closed || changed && want != key {
+		// The invoker closed, or the function changed or went away while this environment
+		// was busy.
+		iv.forgetLocked([]*slot{s})
+		iv.destroyLaterLocked([]*slot{s})
 		return
 	}
 	p := iv.pools[key]
@@ -248,7 +251,6 @@ func (iv *Invoker) putIdle(key string, s *slot) {
 		iv.pools[key] = p
 	}
 	p.idle = append(p.idle, s)
-	iv.mu.Unlock()
 }
 
 // keyName is the function name of a pool key.
@@ -277,10 +279,8 @@ func (iv *Invoker) Retire(name string, fn *lambda.Function) {
 		}
 	}
 	iv.forgetLocked(doomed)
+	iv.destroyLaterLocked(doomed)
 	iv.mu.Unlock()
-	for _, s := range doomed {
-		go s.env.Destroy()
-	}
 }
 
 func (iv *Invoker) release(memoryMB int) {
@@ -295,6 +295,23 @@ func (iv *Invoker) forgetLocked(slots []*slot) {
 	for _, s := range slots {
 		iv.usedMB -= s.memoryMB
 		iv.liveEnvs--
+	}
+}
+
+// destroyLaterLocked destroys environments, already taken off the books, in the background:
+// a teardown can take long (a fork bomb's processes must all die), and no invocation or
+// reaping pass waits for it.
+func (iv *Invoker) destroyLaterLocked(slots []*slot) {
+	for _, s := range slots {
+		iv.tearingDown++
+		go func() {
+			s.env.Destroy()
+			iv.mu.Lock()
+			if iv.tearingDown--; iv.tearingDown == 0 {
+				iv.torn.Broadcast()
+			}
+			iv.mu.Unlock()
+		}()
 	}
 }
 
@@ -337,10 +354,8 @@ func (iv *Invoker) Reap() int {
 		}
 	}
 	iv.forgetLocked(doomed)
+	iv.destroyLaterLocked(doomed)
 	iv.mu.Unlock()
-	for _, s := range doomed {
-		s.env.Destroy()
-	}
 	return len(doomed)
 }
 
@@ -378,10 +393,11 @@ func (iv *Invoker) Stats() Stats {
 	return st
 }
 
-// Close destroys every idle environment and refuses new invocations; busy environments are
-// destroyed when their invocation ends.
+// Close destroys every idle environment, waits for every teardown under way, and refuses new
+// invocations; busy environments are destroyed when their invocation ends.
 func (iv *Invoker) Close() {
 	iv.mu.Lock()
+	defer iv.mu.Unlock()
 	iv.closed = true
 	var doomed []*slot
 	for key, p := range iv.pools {
@@ -389,8 +405,8 @@ func (iv *Invoker) Close() {
 		delete(iv.pools, key)
 	}
 	iv.forgetLocked(doomed)
-	iv.mu.Unlock()
-	for _, s := range doomed {
-		s.env.Destroy()
+	iv.destroyLaterLocked(doomed)
+	for iv.tearingDown > 0 {
+		iv.torn.Wait()
 	}
 }
