@@ -35,7 +35,8 @@ type Config struct {
 	// are counted at their configured MemorySize. Default 4096.
 	MemoryBudgetMB int
 	// MaxEnvironments caps the number of environments whatever their size, and so the
-	// invocations this node runs at once: its concurrency limit. Default 1000.
+	// invocations this node runs at once: its concurrency limit, unless the memory budget
+	// holds fewer environments of the smallest size (see ConcurrencyLimit). Default 1000.
 	MaxEnvironments int
 	// Reserved returns the concurrency reserved by all functions together (PutFunctionConcurrency);
 	// functions without a reservation share what is left of MaxEnvironments. Nil means none.
@@ -122,8 +123,46 @@ func New(cfg Config) *Invoker {
 // ErrClosed is returned by Invoke after Close.
 var ErrClosed = errors.New("invoker closed")
 
-// ConcurrencyLimit is the most invocations (and environments) this node runs at once.
-func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
+// ConcurrencyLimit is the most invocations (and environments) this node runs at once:
+// MaxEnvironments, or fewer when the memory budget holds fewer environments of the smallest
+// size (a 12,032 MB budget runs at most 94 invocations of 128 MB, not 1,000).
+func (iv *Invoker) ConcurrencyLimit() int { return min(iv.maxEnvs, iv.budgetMB/lambda.MinMemoryMB) }
+
+// MemoryBudgetMB is the memory this node may give to environments in total.
+func (iv *Invoker) MemoryBudgetMB() int { return iv.budgetMB }
+
+// The messages below name the server's flag: the memory budget is Nimbus's own limit, which
+// Lambda has no word for, and whoever reads the error can only lift it by that flag.
+
+// concurrencyThrottle is the 429 of a node running as many invocations of functions without
+// a reservation as it may.
+func (iv *Invoker) concurrencyThrottle(reserved int) error {
+	e := lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	if limit := iv.ConcurrencyLimit(); limit < iv.maxEnvs {
+		e.Message = fmt.Sprintf("Rate Exceeded. This node runs at most %d invocations at once, as many environments of %d MB as its memory budget of %d MB (the server's --memory-budget) holds; functions without reserved concurrency share %d of them.",
+			limit, lambda.MinMemoryMB, iv.budgetMB, max(limit-reserved, 0))
+	}
+	return e
+}
+
+// budgetThrottleLocked is the 429 of a node whose memory budget is taken by busy
+// environments. Lambda has no such limit: the Reason is the closest of Lambda's (the SDKs
+// know only those), and the message says what the limit is.
+func (iv *Invoker) budgetThrottleLocked(memoryMB int) error {
+	e := lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	e.Message = fmt.Sprintf("Rate Exceeded. This node's memory budget of %d MB (the server's --memory-budget) is in use: %d busy or starting environments hold %d MB, and this function needs %d MB more.",
+		iv.budgetMB, iv.liveEnvs, iv.usedMB, memoryMB)
+	return e
+}
+
+// neverFits is the answer to a function larger than the node's whole memory budget: no
+// amount of waiting would let it run, so it is no throttle. The API refuses such a
+// MemorySize when it is configured; this catches functions configured before the budget
+// was lowered.
+func (iv *Invoker) neverFits(memoryMB int) error {
+	return lambda.InvalidParameter("The function's MemorySize of %d MB is more than this node's whole memory budget of %d MB (the server's --memory-budget): it can never run here. Lower MemorySize or raise --memory-budget.",
+		memoryMB, iv.budgetMB)
+}
 
 // poolKey identifies environments that may serve an invocation: same function, same version
 // (only $LATEST until versions land), same configuration. LastModified changes with every code
@@ -183,8 +222,8 @@ func (iv *Invoker) admit(fn *lambda.Function) (shared bool, err error) {
 		if iv.running[fn.Name] >= *r {
 			return false, lambda.TooManyRequests(lambda.ReasonReservedFunctionConcurrentInvocationLimit)
 		}
-	} else if iv.unreserved >= iv.maxEnvs-reserved {
-		return false, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	} else if iv.unreserved >= iv.ConcurrencyLimit()-reserved {
+		return false, iv.concurrencyThrottle(reserved)
 	}
 	iv.running[fn.Name]++
 	if fn.ReservedConcurrency == nil {
@@ -215,6 +254,9 @@ func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
 	if iv.closed {
 		return nil, ErrClosed
 	}
+	if memoryMB > iv.budgetMB {
+		return nil, iv.neverFits(memoryMB)
+	}
 	if p := iv.pools[key]; p != nil && len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
@@ -224,8 +266,11 @@ func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
 	defer func() { iv.destroyLaterLocked(evicted) }()
 	for iv.usedMB+memoryMB > iv.budgetMB || iv.liveEnvs >= iv.maxEnvs {
 		e := iv.evictOldestIdleLocked()
-		if e == nil {
+		if e == nil && iv.liveEnvs >= iv.maxEnvs {
 			return nil, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+		}
+		if e == nil {
+			return nil, iv.budgetThrottleLocked(memoryMB)
 		}
 		evicted = append(evicted, e)
 	}

@@ -2,6 +2,7 @@ package invoker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,6 +139,12 @@ func TestBudgetRefusesWith429AndEvictsIdle(t *testing.T) {
 	le, ok := lambda.AsError(err)
 	if !ok || le.Code != lambda.CodeTooManyRequests || le.Reason != lambda.ReasonConcurrentInvocationLimitExceeded {
 		t.Fatalf("Invoke on a full node = %v, want TooManyRequestsException", err)
+	}
+	// The message says which limit it is and how to lift it (issue 9, point 14).
+	for _, want := range []string{"memory budget of 256 MB", "--memory-budget", "1 busy or starting environments hold 256 MB", "needs 128 MB"} {
+		if !strings.Contains(le.Message, want) {
+			t.Errorf("429 message %q does not say %q", le.Message, want)
+		}
 	}
 	close(l.block)
 	<-done
@@ -351,4 +358,53 @@ func TestTimedOutInvocationDoesNotWaitForTeardown(t *testing.T) {
 	if l.destroyed.Load() != 2 {
 		t.Errorf("after Close destroyed %d, want 2", l.destroyed.Load())
 	}
+}
+
+// TestFunctionLargerThanBudgetIsNoThrottle is issue 9's point 14: a function whose memory is
+// more than the node's whole budget got 429 forever; it is a parameter error that says why.
+func TestFunctionLargerThanBudgetIsNoThrottle(t *testing.T) {
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 256})
+	_, err := iv.Invoke(context.Background(), invocation("big", 512))
+	le, ok := lambda.AsError(err)
+	if !ok || le.Code != lambda.CodeInvalidParameterValue || !strings.Contains(le.Message, "memory budget of 256 MB") || !strings.Contains(le.Message, "--memory-budget") {
+		t.Fatalf("Invoke of a 512 MB function on a 256 MB node = %v, want InvalidParameterValueException naming the budget", err)
+	}
+	if st := iv.Stats(); l.launched.Load() != 0 || st.Live != 0 || st.MemoryMB != 0 {
+		t.Fatalf("launched %d, Stats %+v; want nothing", l.launched.Load(), st)
+	}
+	if _, err := iv.Invoke(context.Background(), invocation("small", 256)); err != nil {
+		t.Fatalf("Invoke of a function that fits = %v", err)
+	}
+}
+
+// TestConcurrencyLimitFollowsMemoryBudget: the node's concurrency limit is what its memory
+// budget holds at the smallest size when that is less than MaxEnvironments, and the share of
+// functions without a reservation comes out of it, with a message that says so.
+func TestConcurrencyLimitFollowsMemoryBudget(t *testing.T) {
+	if got := New(Config{MemoryBudgetMB: 94 * 128}).ConcurrencyLimit(); got != 94 {
+		t.Errorf("ConcurrencyLimit with a 12032 MB budget = %d, want 94", got)
+	}
+	if got := New(Config{MemoryBudgetMB: 1 << 20, MaxEnvironments: 1000}).ConcurrencyLimit(); got != 1000 {
+		t.Errorf("ConcurrencyLimit with a 1 TB budget = %d, want MaxEnvironments 1000", got)
+	}
+	l := &countingLauncher{reusable: true, block: make(chan struct{})}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 3 * 128, Reserved: func() int { return 1 }})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := iv.Invoke(context.Background(), invocation("free", 128)); err != nil {
+				t.Errorf("Invoke = %v", err)
+			}
+		})
+	}
+	waitFor(t, "2 environments launched", func() bool { return l.launched.Load() == 2 })
+	_, err := iv.Invoke(context.Background(), invocation("free", 128))
+	le, ok := lambda.AsError(err)
+	if !ok || le.Reason != lambda.ReasonConcurrentInvocationLimitExceeded || !strings.Contains(le.Message, "at most 3 invocations") ||
+		!strings.Contains(le.Message, "--memory-budget") || !strings.Contains(le.Message, "share 2 of them") {
+		t.Errorf("third unreserved Invoke = %v, want a 429 that names the memory budget", err)
+	}
+	close(l.block)
+	wg.Wait()
 }
