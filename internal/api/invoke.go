@@ -15,6 +15,9 @@ type Invoker interface {
 	Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error)
 	// ConcurrencyLimit is the number of environments this node can run at once.
 	ConcurrencyLimit() int
+	// MemoryBudgetMB is the memory this node gives environments in total: a function with
+	// more than that could never run.
+	MemoryBudgetMB() int
 }
 
 // maxClientContext is the largest X-Amz-Client-Context Lambda accepts, in base64 bytes.

@@ -42,6 +42,11 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 		}
 		return validationError(fn.MemorySize, "memorySize", fmt.Sprintf("Member must have value less than or equal to %d", lambda.MaxMemoryMB))
 	}
+	if s.invoker != nil && fn.MemorySize > s.invoker.MemoryBudgetMB() {
+		// Refused now rather than throttled forever at every Invoke.
+		return lambda.InvalidParameter("MemorySize %d MB is more than this node's whole memory budget of %d MB (the server's --memory-budget): the function could never run. Lower MemorySize or raise --memory-budget.",
+			fn.MemorySize, s.invoker.MemoryBudgetMB())
+	}
 	if fn.Timeout < lambda.MinTimeoutSeconds {
 		return validationError(fn.Timeout, "timeout", "Member must have value greater than or equal to 1")
 	}

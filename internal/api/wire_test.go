@@ -47,9 +47,9 @@ func newWireServer(t *testing.T) *httptest.Server {
 			return err
 		},
 		Location: lambda.Location{Region: "us-east-1", AccountID: "000000000000"},
-		// A node whose memory budget holds no 128 MB environment: every invocation is refused,
-		// before anything would be launched.
-		Invoker: invoker.New(invoker.Config{MemoryBudgetMB: 64}),
+		// A node whose only environment is reserved by some other function: every invocation
+		// of f is refused, before anything would be launched.
+		Invoker: invoker.New(invoker.Config{MaxEnvironments: 1, Reserved: func() int { return 1 }}),
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)

@@ -41,6 +41,9 @@ type Environment struct {
 	life    context.Context
 	endLife context.CancelFunc
 
+	// freezer freezes the environment between invocations; nil when the driver cannot.
+	freezer *idleFreezer
+
 	destroyOnce sync.Once
 }
 
@@ -66,6 +69,9 @@ func (e *Environment) hasExited() bool {
 
 // Invoke runs one invocation, with the function's timeout, and writes START, END and REPORT.
 func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, bool, error) {
+	if err := e.freezer.busy(); err != nil {
+		return nil, false, err
+	}
 	timeout := time.Duration(e.fn.Timeout) * time.Second
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -123,6 +129,9 @@ func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lamb
 	if inv.WantLogTail {
 		res.LogTail = tail
 	}
+	if reusable {
+		e.freezer.idle()
+	}
 	return res, reusable, nil
 }
 
@@ -160,6 +169,7 @@ const shutdownGrace = 500 * time.Millisecond
 // the log stream.
 func (e *Environment) Destroy() {
 	e.destroyOnce.Do(func() {
+		e.freezer.close()
 		if e.created {
 			// A runtime with an extension registered asked for SIGTERM before SIGKILL
 			// (aws-lambda-go's WithEnableSIGTERM); Lambda gives it up to 500 ms.

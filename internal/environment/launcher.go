@@ -48,6 +48,10 @@ type Config struct {
 	Location   lambda.Location
 	// InitTimeout bounds the Init phase. Default 10 s, as Lambda.
 	InitTimeout time.Duration
+	// FreezeDelay is how long an environment stays runnable after an invocation before it
+	// is frozen until the next one (if the driver is a sandbox.Freezer). Zero means
+	// DefaultFreezeDelay; negative never freezes.
+	FreezeDelay time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -68,6 +72,9 @@ var (
 func New(cfg Config) *Launcher {
 	if cfg.InitTimeout == 0 {
 		cfg.InitTimeout = 10 * time.Second
+	}
+	if cfg.FreezeDelay == 0 {
+		cfg.FreezeDelay = DefaultFreezeDelay
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -121,6 +128,7 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 		return nil, res, err
 	}
 	e.initDuration = time.Since(started)
+	e.freezer = newIdleFreezer(l.cfg.Driver, id, l.cfg.FreezeDelay)
 	return e, nil, nil
 }
 
