@@ -37,7 +37,7 @@ const defaultListen = "127.0.0.1:9320"
 
 type serverFlags struct {
 	listen, dataDir, region, accountID, natsURL, natsListen string
-	memoryBudgetMB, logMaxMB                                int
+	memoryBudgetMB, logMaxMB, logRateKB                     int
 	keepWarm, logRetention                                  time.Duration
 	verbose                                                 bool
 }
@@ -56,9 +56,13 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.DurationVar(&f.keepWarm, "keep-warm", 10*time.Minute, "how long an idle environment is kept for reuse")
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
+	fs.IntVar(&f.logRateKB, "log-rate-kb", logs.DefaultRateBytes>>10, "the log rate (KB a second, bursts of 4x) of one execution environment; output beyond it is dropped with a marker")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
 	if err := fs.Parse(args); err != nil {
 		return f, exitError(2)
+	}
+	if f.logRateKB < 1 {
+		return f, fmt.Errorf("--log-rate-kb must be at least 1, not %d", f.logRateKB)
 	}
 	if f.logMaxMB < 1 {
 		return f, fmt.Errorf("--log-max-mb must be at least 1, not %d", f.logMaxMB)
@@ -104,8 +108,16 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	logSvc, err := logs.New(ctx, logs.Config{JetStream: nc.JetStream(), MaxAge: f.logRetention,
-		MaxBytes: int64(f.logMaxMB) << 20, Logger: log})
+	// Function logs get a NATS connection of their own: a flood of them, or a large read,
+	// then queues there and never in front of the catalog's and the invoker's requests.
+	logsNC, logsJS, err := nc.Connect("nimbus-logs")
+	if err != nil {
+		return err
+	}
+	defer logsNC.Close() // after logSvc.Close, which stores what is queued
+	logSvc, err := logs.New(ctx, logs.Config{JetStream: logsJS, MaxAge: f.logRetention,
+		MaxBytes: int64(f.logMaxMB) << 20, RateBytes: int64(f.logRateKB) << 10, BurstBytes: 4 * int64(f.logRateKB) << 10,
+		Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the log store: %w", err)
 	}

@@ -155,13 +155,6 @@ func (e *Environment) exitError(requestID string) (errorType, message string) {
 	return "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", requestID, st)
 }
 
-// exitResult is the answer to an invocation whose runtime exited during Init.
-func (e *Environment) exitResult(requestID string) *lambda.InvokeResult {
-	<-e.exited
-	errType, msg := e.exitError(requestID)
-	return platformError(errType, msg)
-}
-
 // shutdownGrace is how long a runtime that asked for SIGTERM has before it is killed.
 const shutdownGrace = 500 * time.Millisecond
 

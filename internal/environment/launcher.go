@@ -88,7 +88,8 @@ const runtimeAPIAddr = "127.0.0.1:9001"
 
 // Launch starts an environment for inv's function and runs its Init phase. A failed Init
 // (no bootstrap, an import error, a crash or a timeout) is returned as the invocation's
-// result, as Lambda does; only a fault of the platform is an error.
+// result, as Lambda does, and logged as Lambda logs it (initfail.go); only a fault of the
+// platform is an error.
 func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.Environment, *lambda.InvokeResult, error) {
 	fn := inv.Function
 	started := time.Now()
@@ -100,14 +101,6 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 	if err != nil {
 		return nil, nil, fmt.Errorf("code of %s: %w", fn.Name, err)
 	}
-	argv, err := rt.Command(func(p string) bool { return existsIn(codeDir, p) })
-	if errors.Is(err, runtimes.ErrNoBootstrap) {
-		return nil, platformError("Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-
 	id := newEnvironmentID()
 	e := &Environment{
 		id: id, fn: fn, version: inv.Version, driver: l.cfg.Driver, log: l.log,
@@ -122,8 +115,22 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 		Handler:         fn.Handler,
 		Logger:          l.log,
 	})
-	res, err := l.start(ctx, e, rt, argv, codeDir, inv.RequestID)
-	if err != nil || res != nil {
+	argv, err := rt.Command(func(p string) bool { return existsIn(codeDir, p) })
+	var fail *initFailure
+	switch {
+	case errors.Is(err, runtimes.ErrNoBootstrap):
+		fail, err = failed("Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
+	case err != nil:
+		e.Destroy()
+		return nil, nil, err
+	default:
+		fail, err = l.start(ctx, e, rt, argv, codeDir, inv.RequestID)
+	}
+	if err != nil || fail != nil {
+		var res *lambda.InvokeResult
+		if fail != nil {
+			res = e.logInitFailure(inv, fail, time.Since(started))
+		}
 		e.Destroy()
 		return nil, res, err
 	}
@@ -134,7 +141,7 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 
 // start creates the sandbox, serves the Runtime API inside it, runs the runtime and waits for
 // the end of Init.
-func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtime, argv []string, codeDir, requestID string) (*lambda.InvokeResult, error) {
+func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtime, argv []string, codeDir, requestID string) (*initFailure, error) {
 	out, err := e.stream.Pipe()
 	if err != nil {
 		return nil, err
@@ -169,7 +176,7 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	if err := l.cfg.Driver.Start(life, e.id); err != nil {
 		var ee *sandbox.ExecError
 		if errors.As(err, &ee) {
-			return platformError("Runtime.InvalidEntrypoint", ee.Error()), nil
+			return failed("Runtime.InvalidEntrypoint", ee.Error()), nil
 		}
 		return nil, fmt.Errorf("starting runtime: %w", err)
 	}
@@ -189,11 +196,19 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 		}
 		return nil, nil
 	case errors.As(err, &ie):
-		return &lambda.InvokeResult{Payload: ie.Body, FunctionError: lambda.FunctionErrorUnhandled}, nil
+		// The runtime printed its own account of the error; Lambda adds nothing to it.
+		return &initFailure{
+			res:    &lambda.InvokeResult{Payload: ie.Body, FunctionError: lambda.FunctionErrorUnhandled},
+			status: logs.StatusError, errorType: ie.ErrorType,
+		}, nil
 	case e.hasExited():
-		return e.exitResult(requestID), nil
+		<-e.exited
+		return failed(e.exitError(requestID)), nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())), nil
+		return &initFailure{
+			res:    platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())),
+			status: logs.StatusTimeout,
+		}, nil
 	}
 	return nil, fmt.Errorf("waiting for init: %w", err)
 }

@@ -71,6 +71,11 @@ func handle(ctx context.Context, ev event) (any, error) {
 }
 
 func main() {
+	// A bootstrap that fails before it asks for work: Lambda reports Runtime.ExitError.
+	if msg := os.Getenv("FAIL_INIT"); msg != "" {
+		fmt.Println(msg)
+		os.Exit(1)
+	}
 	var opts []lambda.Option
 	if os.Getenv("ENABLE_SIGTERM") != "" {
 		opts = append(opts, lambda.WithEnableSIGTERM(func() { fmt.Println("SIGTERM received, cleaning up") }))
