@@ -161,7 +161,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("loading the admin key: %w", err)
 	}
-	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key)})
+	// Each API accepts only signatures scoped to this server's region and to its own service.
+	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key), Region: f.region})
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			_, err := code.Put(ctx, zip)
 			return err
 		},
-		Auth:     verifier,
+		Auth:     verifier.ForService("lambda"),
 		CodeKey:  key,
 		Location: loc,
 		Invoker:  invokerOrNil(inv),
@@ -189,7 +190,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
 	}
-	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier, Region: f.region, AccountID: f.accountID,
+	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
 	srv := &http.Server{Handler: edge(apiServer, logsAPI), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
