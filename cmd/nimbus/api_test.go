@@ -251,6 +251,11 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		{"unknown runtime", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = "cobol1.0" }, "InvalidParameterValueException", "Member must satisfy enum value set"},
 		{"no handler", func(in *lambdasdk.CreateFunctionInput) { in.Handler = nil }, "InvalidParameterValueException", "Handler"},
 		{"handler with space", func(in *lambdasdk.CreateFunctionInput) { in.Handler = aws.String("a b") }, "ValidationException", "handler"},
+		// A NUL cannot reach a process: accepted, it made every invocation fail with a 500.
+		{"NUL in handler", func(in *lambdasdk.CreateFunctionInput) { in.Handler = aws.String("lambda_function.handler\x00") }, "ValidationException", "handler"},
+		{"NUL in env value", func(in *lambdasdk.CreateFunctionInput) {
+			in.Environment = &types.Environment{Variables: map[string]string{"GREETING": "hi\x00there"}}
+		}, "InvalidParameterValueException", "NUL character"},
 		{"long description", func(in *lambdasdk.CreateFunctionInput) { in.Description = aws.String(strings.Repeat("d", 257)) }, "ValidationException", "description"},
 		{"reserved env", func(in *lambdasdk.CreateFunctionInput) {
 			in.Environment = &types.Environment{Variables: map[string]string{"AWS_REGION": "x"}}
