@@ -155,7 +155,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// Environments of an updated or deleted function go at once, on every node.
 		defer st.Catalog().Subscribe(func(ev store.Event) { inv.Retire(ev.Name, ev.Function) })()
 	}
-	go sweepCode(ctx, st, log)
+	go sweepCode(ctx, st, code, log)
 
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
 	if err != nil {
@@ -263,8 +263,9 @@ func defaultMemoryBudgetMB() int {
 	return kb / 1024 / 2
 }
 
-// sweepCode deletes code that no function uses any more, every few minutes.
-func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+// sweepCode deletes code that no function uses any more, every few minutes: the zips in the
+// store, and this node's extracted trees that no environment runs on.
+func sweepCode(ctx context.Context, st *store.Store, cache *store.CodeCache, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -274,6 +275,9 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 			if _, err := st.SweepCode(ctx, store.DefaultCodeMinAge); err != nil {
 				log.Warn("sweeping unused code", "err", err)
+			}
+			if _, err := cache.Reclaim(store.DefaultCodeMinAge, st.Catalog().CodeRefs); err != nil {
+				log.Warn("reclaiming unused code trees", "err", err)
 			}
 		}
 	}
