@@ -57,6 +57,7 @@ var forbidden = map[string][]string{
 	"internal/logs":       {"internal/"},
 	"internal/codezip":    {"internal/"},
 	"internal/auth":       {"internal/"},
+	"internal/httplimit":  {"internal/"},
 	// The invoker is scheduling logic; what it schedules is behind its interfaces.
 	"internal/invoker": {"internal/api", "internal/store", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	// The API reaches functions only through its Catalog and Invoker interfaces.

@@ -167,13 +167,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// Environments of an updated or deleted function go at once, on every node.
 		defer st.Catalog().Subscribe(func(ev store.Event) { inv.Retire(ev.Name, ev.Function) })()
 	}
-	go sweepCode(ctx, st, log)
+	go sweepCode(ctx, st, code, log)
 
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
 	if err != nil {
 		return fmt.Errorf("loading the admin key: %w", err)
 	}
-	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key)})
+	// Each API accepts only signatures scoped to this server's region and to its own service.
+	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key), Region: f.region})
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			_, err := code.Put(ctx, zip)
 			return err
 		},
-		Auth:     verifier,
+		Auth:     verifier.ForService("lambda"),
 		CodeKey:  key,
 		Location: loc,
 		Invoker:  invokerOrNil(inv),
@@ -201,7 +202,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
 	}
-	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier, Region: f.region, AccountID: f.accountID,
+	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
 	srv := &http.Server{Handler: edge(apiServer, logsAPI), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -274,8 +275,9 @@ func defaultMemoryBudgetMB() int {
 	return kb / 1024 / 2
 }
 
-// sweepCode deletes code that no function uses any more, every few minutes.
-func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+// sweepCode deletes code that no function uses any more, every few minutes: the zips in the
+// store, and this node's extracted trees that no environment runs on.
+func sweepCode(ctx context.Context, st *store.Store, cache *store.CodeCache, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -285,6 +287,9 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 			if _, err := st.SweepCode(ctx, store.DefaultCodeMinAge); err != nil {
 				log.Warn("sweeping unused code", "err", err)
+			}
+			if _, err := cache.Reclaim(store.DefaultCodeMinAge, st.Catalog().CodeRefs); err != nil {
+				log.Warn("reclaiming unused code trees", "err", err)
 			}
 		}
 	}

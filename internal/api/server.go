@@ -205,9 +205,9 @@ func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return lambda.Validation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be of type %s", te.Field, te.Type)
+			return serializationError(typeMismatch(body, te))
 		}
-		return &lambda.Error{Code: "SerializationException", Status: http.StatusBadRequest, Message: "Could not parse request body into json: " + err.Error()}
+		return serializationError("Could not parse request body into json: " + err.Error())
 	}
 	return nil
 }

@@ -62,7 +62,9 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 	if fn.Handler == "" {
 		return lambda.InvalidParameter("Handler is required for a function with a Zip package type.")
 	}
-	if len(fn.Handler) > lambda.MaxHandler || !handlerRE.MatchString(fn.Handler) {
+	// A NUL passes Lambda's pattern but cannot reach a process: execve ends strings at NUL, so
+	// every cold start would fail. It is refused as not matching, the closest Lambda message.
+	if len(fn.Handler) > lambda.MaxHandler || !handlerRE.MatchString(fn.Handler) || strings.ContainsRune(fn.Handler, 0) {
 		return validationError(fn.Handler, "handler", `Member must satisfy regular expression pattern: [^\s]+`)
 	}
 	if fn.Runtime == "" {
@@ -100,6 +102,17 @@ func validateEnvironment(vars map[string]string) error {
 	}
 	if len(reserved) > 0 {
 		return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ","))
+	}
+	// A process environment cannot hold a NUL (execve ends each string there), so a value with
+	// one would make every start of the function fail. Values are sensitive: only keys are named.
+	var withNUL []string
+	for _, k := range names {
+		if strings.ContainsRune(vars[k], 0) {
+			withNUL = append(withNUL, k)
+		}
+	}
+	if len(withNUL) > 0 {
+		return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contain a NUL character, which an environment variable cannot hold. Keys whose values contain one: %s", strings.Join(withNUL, ","))
 	}
 	// Lambda measures the JSON of the variables map against 4 KB.
 	measured, _ := json.Marshal(vars)

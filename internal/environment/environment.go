@@ -29,6 +29,8 @@ type Environment struct {
 	output  *os.File
 	log     *slog.Logger
 	created bool
+	// releaseCode lets the code cache reclaim the code tree once the sandbox is gone.
+	releaseCode func()
 
 	// initDuration is reported on the first REPORT line only.
 	initDuration time.Duration
@@ -179,6 +181,8 @@ func (e *Environment) Destroy() {
 		}
 		e.stream.Close()
 		e.endLife()
+		// Only once the sandbox is destroyed: until then its mounts use the tree.
+		e.releaseCode()
 	})
 }
 

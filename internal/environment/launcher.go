@@ -31,9 +31,10 @@ type Driver interface {
 	sandbox.Listener
 }
 
-// CodeSource finds a function's extracted code on this node.
+// CodeSource finds a function's extracted code on this node and keeps it there until release
+// is called: the environment runs on it until it is destroyed.
 type CodeSource interface {
-	Path(ctx context.Context, sha256hex string) (string, error)
+	Acquire(ctx context.Context, sha256hex string) (dir string, release func(), err error)
 }
 
 // Config configures a Launcher. Zero values take the documented defaults.
@@ -97,15 +98,16 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 	if !ok {
 		return nil, nil, fmt.Errorf("runtime %s is not available on this node", fn.Runtime)
 	}
-	codeDir, err := l.cfg.Code.Path(ctx, fn.CodeSHA256)
+	codeDir, releaseCode, err := l.cfg.Code.Acquire(ctx, fn.CodeSHA256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("code of %s: %w", fn.Name, err)
 	}
 	id := newEnvironmentID()
 	e := &Environment{
 		id: id, fn: fn, version: inv.Version, driver: l.cfg.Driver, log: l.log,
-		stream: l.cfg.Logs.NewStream(fn.Name, inv.Version, id),
-		exited: make(chan struct{}),
+		stream:      l.cfg.Logs.NewStream(fn.Name, inv.Version, id),
+		exited:      make(chan struct{}),
+		releaseCode: releaseCode,
 	}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.endpoint = runtimeapi.New(runtimeapi.Config{
