@@ -91,6 +91,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	loc := lambda.Location{Region: f.region, AccountID: f.accountID}
 
 	nc, err := natsd.Start(ctx, natsd.Config{DataDir: f.dataDir, URL: f.natsURL, Listen: f.natsListen, Logger: log})
+	if errors.Is(err, natsd.ErrDataDirInUse) {
+		return err // says it all
+	}
 	if err != nil {
 		return fmt.Errorf("starting NATS: %w", err)
 	}
