@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,8 +43,7 @@ type serverFlags struct {
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	var f serverFlags
-	fs := flag.NewFlagSet("nimbus server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("server", "[flags]", stderr, func() string { return "" })
 	fs.StringVar(&f.listen, "listen", defaultListen, "address of the Lambda API (host:port; port 0 picks one)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where functions, code, logs and keys are kept")
 	fs.StringVar(&f.region, "region", "us-east-1", "the region this server answers as")
@@ -57,7 +55,11 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return f, exitError(2)
 	}
 	if f.logMaxMB < 1 {
