@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/cli"
