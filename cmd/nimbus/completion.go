@@ -13,7 +13,7 @@ var clientFlags = []string{"endpoint", "region", "data-dir", "output"}
 var commands = []cli.Command{
 	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "v"}},
 	{Name: "deploy", Help: "create or update a function from a directory or zip", Args: "path",
-		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description"}, clientFlags...)},
+		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description", "no-deps"}, clientFlags...)},
 	{Name: "invoke", Help: "invoke a function and print its response", Args: "function",
 		Flags: append([]string{"payload", "qualifier", "logs"}, clientFlags...)},
 	{Name: "logs", Help: "print a function's logs", Args: "function", Flags: append([]string{"follow", "since", "filter"}, clientFlags...)},
