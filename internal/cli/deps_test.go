@@ -37,7 +37,7 @@ func hostPython(t *testing.T) string {
 func writeWheel(t *testing.T, dir, name, version, greeting string) {
 	t.Helper()
 	files := map[string]string{
-		name + "/__init__.py": fmt.Sprintf("def greet(who):\n    return %q + who\n", greeting),
+		name + "/__init__.py":                        fmt.Sprintf("def greet(who):\n    return %q + who\n", greeting),
 		name + "-" + version + ".dist-info/METADATA": fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version),
 		name + "-" + version + ".dist-info/WHEEL":    "Wheel-Version: 1.0\nGenerator: nimbus-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 	}
