@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "server":
-		return runServer(ctx, args[1:], stdout, stderr)
+		return runServer(ctx, args[1:], stderr)
 	case "env":
 		return runEnv(ctx, args[1:], stdout, stderr)
 	case "deploy":

@@ -446,12 +446,16 @@ func (a *App) Runtimes(ctx context.Context) ([]string, error) {
 // sentence.
 func (a *App) badRuntime(err error, runtime string) (string, bool) {
 	var ae smithy.APIError
-	if !errors.As(err, &ae) || !strings.Contains(ae.ErrorMessage(), "at 'runtime'") {
+	if !errors.As(err, &ae) || !strings.Contains(ae.ErrorMessage(), runtime) {
 		return "", false
 	}
 	list := parseRuntimeList(ae.ErrorMessage())
 	if len(list) == 0 {
 		return "", false
+	}
+	if strings.Contains(ae.ErrorMessage(), "is not installed on this Nimbus server") {
+		return fmt.Sprintf("runtime %s is not installed on this server: install its interpreter on the server's machine and restart the server, or use one of %s with --runtime",
+			runtime, strings.Join(list, ", ")), true
 	}
 	return fmt.Sprintf("runtime %s is not available on this server: use one of %s with --runtime", runtime, strings.Join(list, ", ")), true
 }

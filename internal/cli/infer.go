@@ -162,9 +162,13 @@ func runtimeKey(r string) []int {
 }
 
 // parseRuntimeList reads the runtimes a server offers out of its CreateFunction message for
-// an unknown runtime: "… Member must satisfy enum value set: [a, b, c] …".
+// an unknown runtime ("… Member must satisfy enum value set: [a, b, c] …") or for a Lambda
+// runtime it lacks ("… which runs: [a, b, c]. …").
 func parseRuntimeList(msg string) []string {
 	_, rest, ok := strings.Cut(msg, "enum value set: [")
+	if !ok {
+		_, rest, ok = strings.Cut(msg, "which runs: [")
+	}
 	if !ok {
 		return nil
 	}
