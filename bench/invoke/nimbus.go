@@ -50,8 +50,8 @@ func startNimbus(ctx context.Context, pin bool, bin, dataDir, logPath string, ex
 	}
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
 	cmd := platformCommand(pin, bin, args...)
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
+	cmd.Stdout = logFile
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -63,23 +63,30 @@ func startNimbus(ctx context.Context, pin bool, bin, dataDir, logPath string, ex
 	ready := make(chan announced, 1)
 	go func() {
 		var a announced
-		sc := bufio.NewScanner(stdout)
+		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
-				a.endpoint = rest
+			// The server's log says when it serves: msg="serving the Lambda API"
+			// endpoint=URL runtimes=a,b,c data_dir=DIR.
+			if !strings.Contains(line, ` msg="serving the Lambda API" `) {
+				continue
 			}
-			if rest, ok := strings.CutPrefix(line, "nimbus: runtimes: "); ok {
-				a.runtimes = rest
-				ready <- a
+			for _, field := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(field, "endpoint="); ok {
+					a.endpoint = v
+				}
+				if v, ok := strings.CutPrefix(field, "runtimes="); ok {
+					a.runtimes = v
+				}
 			}
+			ready <- a
 		}
 	}()
 	select {
 	case a := <-ready:
 		s.endpoint = a.endpoint
-		s.runtimes = strings.Split(a.runtimes, ", ")
+		s.runtimes = strings.Split(a.runtimes, ",")
 	case <-time.After(60 * time.Second):
 		s.stop()
 		return nil, fmt.Errorf("nimbus server did not start in 60 s; see %s", logPath)

@@ -176,12 +176,11 @@ func TestCLIExamples(t *testing.T) {
 
 	// Logs, through the CloudWatch Logs API.
 	waitForLog(t, s, "python-http", `"path": "/hello"`)
-	var ev struct{ Message, LogStream, EventID string }
-	r = s.must("logs", "python-http", "--output", "json", "--filter", "REPORT")
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	parseJSON(t, "logs --output json", lines[0], &ev)
-	if !strings.HasPrefix(ev.Message, "REPORT RequestId: ") || !strings.Contains(ev.LogStream, "[$LATEST]") || ev.EventID == "" {
-		t.Errorf("logs --filter REPORT --output json: first event %+v", ev)
+	var evs []struct{ Message, LogStream, EventID string }
+	r = s.must("logs", "python-http", "--output", "json", "--filter", "REPORT", "--since", "0")
+	parseJSON(t, "logs --output json", r.stdout, &evs)
+	if len(evs) == 0 || !strings.HasPrefix(evs[0].Message, "REPORT RequestId: ") || !strings.Contains(evs[0].LogStream, "[$LATEST]") || evs[0].EventID == "" {
+		t.Errorf("logs --filter REPORT --output json: events %+v", evs)
 	}
 
 	// ls and get.
@@ -214,12 +213,12 @@ func TestCLIExamples(t *testing.T) {
 	}
 
 	// rm, and what a missing function says.
-	var removed struct {
+	var removed []struct {
 		FunctionName string
 		Deleted      bool
 	}
 	parseJSON(t, "rm --output json", s.must("rm", "node-text", "--output", "json").stdout, &removed)
-	if !removed.Deleted || removed.FunctionName != "node-text" {
+	if len(removed) != 1 || !removed[0].Deleted || removed[0].FunctionName != "node-text" {
 		t.Errorf("rm node-text --output json = %+v", removed)
 	}
 	if r := s.must("ls", "-q"); r.stdout != "go-hello\npython-http\n" {

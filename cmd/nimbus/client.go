@@ -16,17 +16,42 @@ import (
 type clientCommand struct {
 	fs    *flag.FlagSet
 	flags cli.Flags
+	// about is printed after the flags by -h: what the command does beyond its flags.
+	about string
 }
 
 func newClientCommand(name, args string, stderr io.Writer) *clientCommand {
-	c := &clientCommand{fs: flag.NewFlagSet("nimbus "+name, flag.ContinueOnError)}
-	c.fs.SetOutput(stderr)
-	c.fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: nimbus %s %s\n\nFlags:\n", name, args)
-		c.fs.PrintDefaults()
-	}
+	c := &clientCommand{}
+	c.fs = newFlagSet(name, args, stderr, func() string { return c.about })
 	c.flags.Register(c.fs, defaultDataDir())
 	return c
+}
+
+// newFlagSet is the flag set of every subcommand: its usage says "Usage: nimbus NAME ARGS",
+// the flags, then about(), if any.
+func newFlagSet(name, args string, stderr io.Writer, about func() string) *flag.FlagSet {
+	fs := flag.NewFlagSet("nimbus "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: nimbus %s %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+		if a := about(); a != "" {
+			fmt.Fprintf(stderr, "\n%s", a)
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args: -h and --help print the usage and end the command with status 0,
+// other mistakes with status 2 (the flag package has said what was wrong).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitError(0)
+		}
+		return exitError(2)
+	}
+	return nil
 }
 
 // parse parses flags placed before, between or after the positional arguments, which it
@@ -34,11 +59,8 @@ func newClientCommand(name, args string, stderr io.Writer) *clientCommand {
 func (c *clientCommand) parse(args []string, n int) ([]string, error) {
 	var pos []string
 	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitError(0)
-			}
-			return nil, exitError(2)
+		if err := parseFlags(c.fs, args); err != nil {
+			return nil, err
 		}
 		rest := c.fs.Args()
 		if len(rest) == 0 {

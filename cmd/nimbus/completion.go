@@ -13,7 +13,7 @@ var clientFlags = []string{"endpoint", "region", "data-dir", "output"}
 var commands = []cli.Command{
 	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "v"}},
 	{Name: "deploy", Help: "create or update a function from a directory or zip", Args: "path",
-		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description"}, clientFlags...)},
+		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description", "no-deps"}, clientFlags...)},
 	{Name: "invoke", Help: "invoke a function and print its response", Args: "function",
 		Flags: append([]string{"payload", "qualifier", "logs"}, clientFlags...)},
 	{Name: "logs", Help: "print a function's logs", Args: "function", Flags: append([]string{"follow", "since", "filter"}, clientFlags...)},
@@ -25,12 +25,18 @@ var commands = []cli.Command{
 	{Name: "help", Help: "show help"},
 }
 
+const completionUsage = "Usage: nimbus completion bash|zsh|fish\n\n" +
+	"  bash: source <(nimbus completion bash)     (or save it in /etc/bash_completion.d/nimbus)\n" +
+	"  zsh:  source <(nimbus completion zsh)\n" +
+	"  fish: nimbus completion fish | source      (or save it in ~/.config/fish/completions/nimbus.fish)\n"
+
 func runCompletion(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		io.WriteString(stderr, completionUsage)
+		return exitError(0)
+	}
 	if len(args) != 1 {
-		io.WriteString(stderr, "Usage: nimbus completion bash|zsh|fish\n\n"+
-			"  bash: source <(nimbus completion bash)     (or save it in /etc/bash_completion.d/nimbus)\n"+
-			"  zsh:  source <(nimbus completion zsh)\n"+
-			"  fish: nimbus completion fish | source      (or save it in ~/.config/fish/completions/nimbus.fish)\n")
+		io.WriteString(stderr, completionUsage)
 		return exitError(2)
 	}
 	return cli.Completion(stdout, args[0], commands)

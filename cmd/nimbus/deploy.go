@@ -36,6 +36,8 @@ func runDeploy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	c.fs.IntVar(&o.TimeoutSec, "timeout", 0, "timeout in seconds (default: 3 on create, unchanged on update)")
 	c.fs.Var(env, "env", "environment variable KEY=VALUE (repeatable; replaces the function's variables)")
 	c.fs.StringVar(&description, "description", "", "description")
+	c.fs.BoolVar(&o.NoDeps, "no-deps", false, "zip the directory as it is: do not install what requirements.txt or package.json lists")
+	c.about = deployAbout
 	pos, err := c.parse(args, 1)
 	if err != nil {
 		return err
@@ -55,3 +57,27 @@ func runDeploy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	return clientResult(app.Deploy(ctx, o))
 }
+
+const deployAbout = `PATH is a directory or a .zip. A directory is zipped, or built when it is a Go module (go
+build for linux/amd64 into an executable bootstrap, as sam build does). The runtime and
+handler are inferred from its top level when not given: lambda_function.py, app.py,
+handler.py or main.py (Python), index.mjs, index.js or index.cjs (Node), go.mod, or an
+executable bootstrap. The function is named after the directory or zip (characters a name
+cannot hold become dashes) unless --name says otherwise.
+
+Dependencies are installed into the zip as sam build does, unless --no-deps: with a
+requirements.txt, "python3.X -m pip install -r requirements.txt -t" with the function's
+Python (pip reads PIP_INDEX_URL, PIP_FIND_LINKS and pip.conf); with a package.json that
+lists dependencies, "npm ci --omit=dev" when there is a package-lock.json, else "npm install
+--omit=dev", and the folder's own node_modules is left out. A missing tool or a failed
+install stops the deploy.
+
+Left out of a directory's zip: .git/, __pycache__/, node_modules/.cache/, and what the
+directory's .nimbusignore lists, one gitignore-style pattern a line:
+  README.md       a name, at any depth
+  events/         a directory (and everything in it)
+  /docs           from the top only
+  tests/*.py      *, ? and [a-z] within a name; **/ for any depth
+Lines starting with # are comments; negations (!) are not supported. The summary says what
+was left out.
+`

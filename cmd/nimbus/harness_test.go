@@ -77,21 +77,23 @@ func (s *testServer) start() {
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", s.dataDir}, s.extra...)
 	s.cmd = exec.Command(nimbusBin, args...)
 	s.output = &bytes.Buffer{}
-	stdout, err := s.cmd.StdoutPipe()
+	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd.Stderr = s.output
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	ready := make(chan string, 1)
+	output := s.output
 	go func() {
-		sc := bufio.NewScanner(stdout)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
-				ready <- rest
+			output.WriteString(line + "\n")
+			if endpoint, ok := servingEndpoint(line); ok {
+				ready <- endpoint
 			}
 		}
 	}()
@@ -234,3 +236,14 @@ func hostRuntime(t *testing.T, family runtimes.Family) types.Runtime {
 
 func pythonRuntime(t *testing.T) types.Runtime { return hostRuntime(t, runtimes.Python) }
 func nodeRuntime(t *testing.T) types.Runtime   { return hostRuntime(t, runtimes.Node) }
+
+// servingEndpoint reads the endpoint out of the server's log line that says it serves:
+// level=INFO msg="serving the Lambda API" endpoint=http://127.0.0.1:PORT runtimes=…
+func servingEndpoint(line string) (string, bool) {
+	if !strings.Contains(line, ` msg="`+servingMsg+`" `) {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(line, " endpoint=")
+	endpoint, _, _ := strings.Cut(rest, " ")
+	return endpoint, ok
+}

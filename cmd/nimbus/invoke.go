@@ -11,8 +11,8 @@ func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	c := newClientCommand("invoke", "NAME [--payload JSON|@file|-] [--qualifier Q] [--logs]", stderr)
 	var o cli.InvokeOptions
 	c.fs.StringVar(&o.Payload, "payload", "", "the event: JSON, @file for a file's content, - for standard input (default {})")
-	c.fs.StringVar(&o.Qualifier, "qualifier", "", "version or alias to invoke")
-	c.fs.BoolVar(&o.Logs, "logs", false, "print the invocation's log tail to stderr")
+	c.fs.StringVar(&o.Qualifier, "qualifier", "", "the version or alias to invoke; for now there is only $LATEST (the default): Nimbus has no versions or aliases yet")
+	c.fs.BoolVar(&o.Logs, "logs", false, "print the invocation's log tail to stderr (with --output json it is the LogResult member instead)")
 	pos, err := c.parse(args, 1)
 	if err != nil {
 		return err

@@ -63,9 +63,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "server":
-		return runServer(ctx, args[1:], stdout, stderr)
+		return runServer(ctx, args[1:], stderr)
 	case "env":
-		return runEnv(args[1:], stdout, stderr)
+		return runEnv(ctx, args[1:], stdout, stderr)
 	case "deploy":
 		return runDeploy(ctx, args[1:], stdin, stdout, stderr)
 	case "invoke":

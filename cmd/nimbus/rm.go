@@ -19,10 +19,5 @@ func runRemove(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	for _, name := range pos {
-		if err := app.Remove(ctx, name); err != nil {
-			return clientResult(err)
-		}
-	}
-	return nil
+	return clientResult(app.Remove(ctx, pos))
 }

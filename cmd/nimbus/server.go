@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +31,10 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
 
+// servingMsg is the log message that says the server is ready, with its endpoint and
+// runtimes; tests and the benchmark wait for it.
+const servingMsg = "serving the Lambda API"
+
 // defaultListen is loopback only: the API gives full control of the machine's functions.
 const defaultListen = "127.0.0.1:9320"
 
@@ -39,13 +42,12 @@ type serverFlags struct {
 	listen, dataDir, region, accountID, natsURL, natsListen string
 	memoryBudgetMB, logMaxMB, logRateKB                     int
 	keepWarm, logRetention                                  time.Duration
-	verbose                                                 bool
+	verbose, accessLog                                      bool
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	var f serverFlags
-	fs := flag.NewFlagSet("nimbus server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("server", "[flags]", stderr, func() string { return "" })
 	fs.StringVar(&f.listen, "listen", defaultListen, "address of the Lambda API (host:port; port 0 picks one)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where functions, code, logs and keys are kept")
 	fs.StringVar(&f.region, "region", "us-east-1", "the region this server answers as")
@@ -58,7 +60,12 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
 	fs.IntVar(&f.logRateKB, "log-rate-kb", logs.DefaultRateBytes>>10, "the log rate (KB a second, bursts of 4x) of one execution environment; output beyond it is dropped with a marker")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
-	if err := fs.Parse(args); err != nil {
+	fs.BoolVar(&f.accessLog, "access-log", true, "log every request at INFO (method, path, status, time, error type)")
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return f, exitError(2)
 	}
 	if f.logRateKB < 1 {
@@ -74,8 +81,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 }
 
 // runServer starts every part of the platform, serves until ctx ends, then stops them in
-// reverse order.
-func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// reverse order. Everything it has to say goes to one structured log on stderr (logfmt),
+// including why it could not start.
+func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	f, err := parseServerFlags(args, stderr)
 	if err != nil {
 		return err
@@ -85,6 +93,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, f, log); err != nil {
+		log.Error("cannot serve", "err", err)
+		return exitError(1)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	shareSmallMachine()
 	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
 		return err
@@ -95,6 +111,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	loc := lambda.Location{Region: f.region, AccountID: f.accountID}
 
 	nc, err := natsd.Start(ctx, natsd.Config{DataDir: f.dataDir, URL: f.natsURL, Listen: f.natsListen, Logger: log})
+	if errors.Is(err, natsd.ErrDataDirInUse) {
+		return err // says it all
+	}
 	if err != nil {
 		return fmt.Errorf("starting NATS: %w", err)
 	}
@@ -204,12 +223,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
-	srv := &http.Server{Handler: edge(apiServer, logsAPI), ReadHeaderTimeout: 10 * time.Second}
+	handler := edge(apiServer, logsAPI)
+	if f.accessLog {
+		handler = accessLog(log, handler)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	fmt.Fprintf(stdout, "nimbus: serving the Lambda API at %s\n", endpoint)
-	fmt.Fprintf(stdout, "nimbus: runtimes: %s\n", strings.Join(catalog.Names(), ", "))
-	fmt.Fprintf(stdout, "nimbus: point the aws CLI at it with: eval \"$(nimbus env --data-dir %s)\"\n", f.dataDir)
+	log.Info(servingMsg, "endpoint", endpoint, "runtimes", strings.Join(catalog.Names(), ","), "data_dir", f.dataDir)
+	log.Info(fmt.Sprintf(`point the aws CLI and SDKs at it with: eval "$(nimbus env --data-dir %s)"`, f.dataDir))
 
 	select {
 	case err := <-served:

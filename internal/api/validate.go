@@ -71,7 +71,7 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 		return lambda.InvalidParameter("Runtime is required for a function with a Zip package type.")
 	}
 	if !slices.Contains(s.runtimes.Names(), fn.Runtime) {
-		return lambda.InvalidParameter("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [%s] or be a valid ARN", fn.Runtime, strings.Join(s.runtimes.Names(), ", "))
+		return unavailableRuntime(fn.Runtime, s.runtimes.Names())
 	}
 	if fn.Role == "" || !roleRE.MatchString(fn.Role) {
 		return validationError(fn.Role, "role", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`)
@@ -192,4 +192,24 @@ func (u *unsupportedSettings) check(name string) error {
 // publishUnavailable refuses Publish, until versions are available.
 func publishUnavailable() error {
 	return lambda.InvalidParameter("Publishing a version is not available on this Nimbus server yet: leave Publish unset and invoke $LATEST.")
+}
+
+// unavailableRuntime refuses a runtime this server does not run. One Lambda knows, such as
+// python3.12 on a host with only Python 3.11, gets a message saying so (Lambda's enum error
+// would call it invalid); anything else gets Lambda's enum error, listing what this server
+// runs instead of Lambda's whole enum. Both list the server's runtimes in brackets, which
+// `nimbus deploy` reads.
+// installableRuntimeRE matches the runtimes Nimbus runs when the host has the interpreter:
+// Python 3.8 and later, Node.js 16 and later.
+var installableRuntimeRE = regexp.MustCompile(`^(python3\.([89]|[1-9]\d)|nodejs(1[6-9]|[2-9]\d)\.x)$`)
+
+func unavailableRuntime(runtime string, have []string) error {
+	list := strings.Join(have, ", ")
+	switch {
+	case !lambda.IsLambdaRuntime(runtime):
+		return lambda.InvalidParameter("Value %s at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [%s] or be a valid ARN", runtime, list)
+	case installableRuntimeRE.MatchString(runtime):
+		return lambda.InvalidParameter("The runtime %s is not installed on this Nimbus server, which runs: [%s]. Install its interpreter on the server's machine and restart the server, or use one of those.", runtime, list)
+	}
+	return lambda.InvalidParameter("The runtime %s is not supported by Nimbus, which runs: [%s].", runtime, list)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type DeployOptions struct {
 	Description *string
 	// Env, when not nil, replaces the function's environment variables.
 	Env map[string]string
+	// NoDeps zips a directory as it is, without installing what its requirements.txt or
+	// package.json declares.
+	NoDeps bool
 }
 
 // DeployResult is what `nimbus deploy --output json` prints.
@@ -43,6 +47,8 @@ type DeployResult struct {
 	Function
 	// Action is "created", "updated" or "unchanged".
 	Action string `json:"Action"`
+	// LeftOut is what the directory's .nimbusignore kept out of the zip.
+	LeftOut []string `json:"LeftOut,omitempty"`
 }
 
 var functionNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
@@ -50,11 +56,7 @@ var functionNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 // defaultName derives a function name from a path: its base name without .zip, with what a
 // function name cannot hold turned into dashes.
 func defaultName(p string) string {
-	abs, err := filepath.Abs(p)
-	if err == nil {
-		p = abs
-	}
-	base := strings.TrimSuffix(filepath.Base(p), ".zip")
+	base := strings.TrimSuffix(filepath.Base(absPath(p)), ".zip")
 	name := regexp.MustCompile(`[^a-zA-Z0-9_-]+`).ReplaceAllString(base, "-")
 	name = strings.Trim(name, "-")
 	if len(name) > 64 {
@@ -71,11 +73,20 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 		return &UserError{Err: err, Msg: fmt.Sprintf("cannot deploy %s: %v", o.Path, innermost(err))}
 	}
 	name := o.Name
+	var notes []string // said once the deploy worked: on failure, the error alone is the one line to read
 	if name == "" {
 		name = defaultName(o.Path)
+		if base := strings.TrimSuffix(filepath.Base(absPath(o.Path)), ".zip"); name != base && name != "" {
+			notes = append(notes, fmt.Sprintf("deployed %s as %s: a function name holds only letters, digits, - and _ (--name picks another)", base, name))
+		}
 	}
 	if !functionNameRE.MatchString(name) {
 		return &UserError{Msg: fmt.Sprintf("%q is not a valid function name (letters, digits, - and _, at most 64): pass one with --name", name)}
+	}
+	if info.IsDir() {
+		if entries, err := os.ReadDir(o.Path); err == nil && len(entries) == 0 {
+			return &UserError{Msg: fmt.Sprintf("%s is empty: put the function's code in it (lambda_function.py, index.mjs, a Go module or a bootstrap executable), then deploy again", o.Path)}
+		}
 	}
 	subject := "function " + name
 
@@ -158,28 +169,21 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 	default:
 		return &UserError{Msg: fmt.Sprintf("cannot tell which function of %s is the handler: pass --handler (module.function)", o.Path)}
 	}
-	// Said once the deploy worked: on failure, the error alone is the one line to read.
-	note := ""
 	if inferred {
-		note = fmt.Sprintf("%s: runtime %s, handler %s", det.Reason, runtime, handler)
+		notes = append(notes, fmt.Sprintf("%s: runtime %s, handler %s", det.Reason, runtime, handler))
+	}
+	if err := checkHandlerFile(f, o.Path, runtime, handler, det); err != nil {
+		return err
 	}
 
 	// The code.
+	var leftOut []string
 	if zipData == nil {
 		if det.Build && FamilyOf(runtime) == Provided {
 			fmt.Fprintf(a.Stderr, "building %s with go build (%s)\n", o.Path, strings.Join(goBuildEnv, " "))
 			zipData, err = a.buildGo(ctx, o.Path)
 		} else {
-			var buf bytes.Buffer
-			var stats ZipStats
-			stats, err = ZipDir(o.Path, &buf)
-			for _, s := range stats.Skipped {
-				fmt.Fprintf(a.Stderr, "left out %s: a symbolic link to a directory outside %s, or to nothing\n", s, o.Path)
-			}
-			if err == nil && stats.Files == 0 {
-				err = &UserError{Msg: fmt.Sprintf("%s holds no files to deploy (after %s): add your code", o.Path, IgnoreFile)}
-			}
-			zipData = buf.Bytes()
+			zipData, leftOut, err = a.zipDir(ctx, o, runtime)
 		}
 		if err != nil {
 			return err
@@ -205,10 +209,10 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 		}
 		return a.explain(err, subject)
 	}
-	if note != "" {
-		fmt.Fprintln(a.Stderr, note)
+	for _, n := range notes {
+		fmt.Fprintln(a.Stderr, n)
 	}
-	res := DeployResult{Function: functionOf(cfg), Action: action}
+	res := DeployResult{Function: functionOf(cfg), Action: action, LeftOut: leftOut}
 	if a.Format == JSON {
 		return writeJSON(a.Stdout, res)
 	}
@@ -219,11 +223,59 @@ func (a *App) Deploy(ctx context.Context, o DeployOptions) error {
 	t.row("  Memory", fmt.Sprintf("%d MB", res.MemorySize))
 	t.row("  Timeout", fmt.Sprintf("%d s", res.Timeout))
 	t.row("  Code", humanBytes(res.CodeSize)+", sha256 "+res.CodeSha256)
+	if len(leftOut) > 0 {
+		t.row("  Left out", listSome(leftOut, 6)+"  (by "+IgnoreFile+")")
+	}
 	if err := t.flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.Stdout, "Invoke it with: nimbus invoke %s\n", name)
 	return nil
+}
+
+// zipDir installs the directory's dependencies (unless o.NoDeps) and zips it with them. It
+// returns the zip and what .nimbusignore left out.
+func (a *App) zipDir(ctx context.Context, o DeployOptions, runtime string) ([]byte, []string, error) {
+	var deps installed
+	if !o.NoDeps {
+		var err error
+		if deps, err = a.installDeps(ctx, o.Path, runtime); err != nil {
+			return nil, nil, err
+		}
+		if deps.Dir != "" {
+			defer os.RemoveAll(deps.Dir)
+		}
+	}
+	var buf bytes.Buffer
+	stats, err := ZipDir(o.Path, &buf, ZipOptions{Extra: deps.Dir, LeaveOut: deps.LeaveOut})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range stats.Skipped {
+		fmt.Fprintf(a.Stderr, "left out %s: a symbolic link to a directory outside %s, or to nothing\n", s, o.Path)
+	}
+	if stats.Files == 0 {
+		return nil, nil, &UserError{Msg: fmt.Sprintf("%s holds no files to deploy (%s leaves out %s): add your code, or change %s",
+			o.Path, IgnoreFile, listSome(stats.LeftOut, 6), IgnoreFile)}
+	}
+	// The installed node_modules replaces the folder's own: not the user's ignore rule.
+	leftOut := slices.DeleteFunc(stats.LeftOut, func(s string) bool { return slices.Contains(deps.LeaveOut, "/"+s) })
+	return buf.Bytes(), leftOut, nil
+}
+
+// listSome joins at most n items, and says how many more there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func dirFiles(dir string) files {
@@ -394,12 +446,16 @@ func (a *App) Runtimes(ctx context.Context) ([]string, error) {
 // sentence.
 func (a *App) badRuntime(err error, runtime string) (string, bool) {
 	var ae smithy.APIError
-	if !errors.As(err, &ae) || !strings.Contains(ae.ErrorMessage(), "at 'runtime'") {
+	if !errors.As(err, &ae) || !strings.Contains(ae.ErrorMessage(), runtime) {
 		return "", false
 	}
 	list := parseRuntimeList(ae.ErrorMessage())
 	if len(list) == 0 {
 		return "", false
+	}
+	if strings.Contains(ae.ErrorMessage(), "is not installed on this Nimbus server") {
+		return fmt.Sprintf("runtime %s is not installed on this server: install its interpreter on the server's machine and restart the server, or use one of %s with --runtime",
+			runtime, strings.Join(list, ", ")), true
 	}
 	return fmt.Sprintf("runtime %s is not available on this server: use one of %s with --runtime", runtime, strings.Join(list, ", ")), true
 }

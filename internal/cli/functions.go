@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,20 +61,44 @@ func (a *App) Get(ctx context.Context, name string) error {
 	return describe(a.Stdout, f)
 }
 
-// RemoveResult is what `nimbus rm --output json` prints.
+// RemoveResult is one element of what `nimbus rm --output json` prints: an array with one
+// for each name, in order.
 type RemoveResult struct {
 	FunctionName string `json:"FunctionName"`
 	Deleted      bool   `json:"Deleted"`
+	// Error says why it was not deleted.
+	Error string `json:"Error,omitempty"`
 }
 
-// Remove deletes a function.
-func (a *App) Remove(ctx context.Context, name string) error {
-	if _, err := a.Lambda.DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil {
-		return a.explain(err, "function "+name)
+// Remove deletes functions. A name that cannot be deleted does not stop the others: each
+// failure is said on Stderr, and the command then ends with ExitStatus(1).
+func (a *App) Remove(ctx context.Context, names []string) error {
+	results := make([]RemoveResult, 0, len(names))
+	failed := false
+	for _, name := range names {
+		res := RemoveResult{FunctionName: name}
+		if _, err := a.Lambda.DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil {
+			err = a.explain(err, "function "+name)
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			res.Error, failed = err.Error(), true
+			fmt.Fprintf(a.Stderr, "nimbus: %v\n", err)
+		} else {
+			res.Deleted = true
+			if a.Format != JSON {
+				fmt.Fprintf(a.Stdout, "Deleted %s\n", name)
+			}
+		}
+		results = append(results, res)
 	}
 	if a.Format == JSON {
-		return writeJSON(a.Stdout, RemoveResult{FunctionName: name, Deleted: true})
+		if err := writeJSON(a.Stdout, results); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(a.Stdout, "Deleted %s\n", name)
+	if failed {
+		return ExitStatus(1)
+	}
 	return nil
 }

@@ -162,9 +162,13 @@ func runtimeKey(r string) []int {
 }
 
 // parseRuntimeList reads the runtimes a server offers out of its CreateFunction message for
-// an unknown runtime: "… Member must satisfy enum value set: [a, b, c] …".
+// an unknown runtime ("… Member must satisfy enum value set: [a, b, c] …") or for a Lambda
+// runtime it lacks ("… which runs: [a, b, c]. …").
 func parseRuntimeList(msg string) []string {
 	_, rest, ok := strings.Cut(msg, "enum value set: [")
+	if !ok {
+		_, rest, ok = strings.Cut(msg, "which runs: [")
+	}
 	if !ok {
 		return nil
 	}
@@ -179,4 +183,44 @@ func parseRuntimeList(msg string) []string {
 		}
 	}
 	return out
+}
+
+// checkHandlerFile refuses a Python or Node handler whose module file is not in the code:
+// Lambda would accept the function and fail every invocation with Runtime.ImportModuleError.
+// The modules are looked up as the runtimes do: Python's "pkg/app.main" or "pkg.app.main"
+// is pkg/app.py or pkg/app/__init__.py; Node's "src/index.handler" is src/index.js, .mjs or
+// .cjs (the function name starts at the first dot after the last slash).
+func checkHandlerFile(f files, path, runtime, handler string, det Detection) error {
+	var module string
+	var candidates []string
+	switch FamilyOf(runtime) {
+	case Python:
+		i := strings.LastIndex(handler, ".")
+		if i <= 0 {
+			return nil // the API refuses it with Lambda's own message
+		}
+		module = strings.ReplaceAll(handler[:i], ".", "/")
+		candidates = []string{module + ".py", module + "/__init__.py"}
+	case Node:
+		slash := strings.LastIndex(handler, "/")
+		i := strings.Index(handler[slash+1:], ".")
+		if i <= 0 {
+			return nil
+		}
+		module = handler[:slash+1+i]
+		candidates = []string{module + ".js", module + ".mjs", module + ".cjs"}
+	default:
+		return nil
+	}
+	for _, c := range candidates {
+		if _, ok := f.mode(c); ok {
+			return nil
+		}
+	}
+	hint := ""
+	if det.Handler != "" && det.Family == FamilyOf(runtime) {
+		hint = fmt.Sprintf(" (%s: did you mean --handler %s?)", det.Reason, det.Handler)
+	}
+	return &UserError{Msg: fmt.Sprintf("handler %s names module %s, but %s has no %s%s: pass the --handler of a file that is there, or add the file",
+		handler, module, path, strings.Join(candidates, " or "), hint)}
 }

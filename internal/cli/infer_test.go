@@ -86,6 +86,10 @@ func TestParseRuntimeList(t *testing.T) {
 	if diff := cmp.Diff(want, parseRuntimeList(msg)); diff != "" {
 		t.Errorf("parseRuntimeList (-want +got):\n%s", diff)
 	}
+	msg = "The runtime python3.12 is not installed on this Nimbus server, which runs: [provided.al2023, provided.al2, nodejs20.x, python3.11]. Install its interpreter on the server's machine and restart the server, or use one of those."
+	if diff := cmp.Diff(want, parseRuntimeList(msg)); diff != "" {
+		t.Errorf("parseRuntimeList(not installed) (-want +got):\n%s", diff)
+	}
 	if got := parseRuntimeList("Function not found"); got != nil {
 		t.Errorf("parseRuntimeList(unrelated) = %v, want nil", got)
 	}
@@ -93,7 +97,7 @@ func TestParseRuntimeList(t *testing.T) {
 
 func TestDefaultName(t *testing.T) {
 	for in, want := range map[string]string{
-		"examples/python-http": "python-http", "build/my fn.zip": "my-fn", "./x.y/": "x-y",
+		"examples/python-http": "python-http", "build/my fn.zip": "my-fn", "./x.y/": "x-y", "hello.world": "hello-world",
 	} {
 		if got := defaultName(in); got != want {
 			t.Errorf("defaultName(%q) = %q, want %q", in, got, want)

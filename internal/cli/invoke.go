@@ -60,7 +60,8 @@ func (a *App) Invoke(ctx context.Context, o InvokeOptions) error {
 			tail = string(b)
 		}
 	}
-	if o.Logs && tail != "" {
+	// In JSON the tail is the document's LogResult: printed once, there.
+	if o.Logs && tail != "" && a.Format != JSON {
 		io.WriteString(a.Stderr, tail)
 		if !strings.HasSuffix(tail, "\n") {
 			fmt.Fprintln(a.Stderr)
@@ -114,7 +115,7 @@ func (a *App) payload(p string) ([]byte, error) {
 	case strings.HasPrefix(p, "@"):
 		b, err := os.ReadFile(p[1:])
 		if err != nil {
-			return nil, &UserError{Err: err, Msg: fmt.Sprintf("cannot read the payload file: %v", innermost(err))}
+			return nil, &UserError{Err: err, Msg: fmt.Sprintf("cannot read the payload file %s: %v", p[1:], innermost(err))}
 		}
 		return b, nil
 	}

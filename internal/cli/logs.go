@@ -25,7 +25,8 @@ type LogsOptions struct {
 	Follow bool
 }
 
-// LogEvent is one line of `nimbus logs --output json` (JSON Lines, one event a line).
+// LogEvent is one event of `nimbus logs --output json`: an array of them, or with --follow,
+// which never ends, one a line (JSON Lines).
 type LogEvent struct {
 	Timestamp     time.Time `json:"timestamp"`
 	LogStream     string    `json:"logStream"`
@@ -54,6 +55,8 @@ func (a *App) Logs(ctx context.Context, o LogsOptions) error {
 	seen := map[string]int64{} // eventId → timestamp, within the overlap
 	newest := start
 	waiting := false
+	var collected []LogEvent // the JSON array, without --follow
+	printed, groupExists := 0, true
 	for {
 		in := &cwl.FilterLogEventsInput{LogGroupName: aws.String(group), StartTime: aws.Int64(start)}
 		if o.Filter != "" {
@@ -72,7 +75,7 @@ func (a *App) Logs(ctx context.Context, o LogsOptions) error {
 				if err := a.noLogs(ctx, o, waiting); err != nil {
 					return err
 				}
-				waiting = true
+				waiting, groupExists = true, false
 				break
 			}
 			for _, e := range page.Events {
@@ -82,12 +85,28 @@ func (a *App) Logs(ctx context.Context, o LogsOptions) error {
 				}
 				seen[id] = ts
 				newest = max(newest, ts)
+				printed++
+				if a.Format == JSON && !o.Follow {
+					collected = append(collected, logEventOf(e))
+					continue
+				}
 				if err := a.printEvent(e); err != nil {
 					return err
 				}
 			}
 		}
 		if !o.Follow {
+			if a.Format == JSON {
+				if collected == nil {
+					collected = []LogEvent{}
+				}
+				if err := writeJSON(a.Stdout, collected); err != nil {
+					return err
+				}
+			}
+			if printed == 0 && groupExists && start > 0 {
+				return a.olderEvents(ctx, o)
+			}
 			return nil
 		}
 		start = max(start, newest-followOverlap.Milliseconds())
@@ -122,20 +141,69 @@ func (a *App) noLogs(ctx context.Context, o LogsOptions, alreadySaid bool) error
 	return nil
 }
 
+func logEventOf(e types.FilteredLogEvent) LogEvent {
+	return LogEvent{Timestamp: time.UnixMilli(aws.ToInt64(e.Timestamp)).UTC(), LogStream: aws.ToString(e.LogStreamName),
+		Message: strings.TrimSuffix(aws.ToString(e.Message), "\n"), IngestionTime: time.UnixMilli(aws.ToInt64(e.IngestionTime)).UTC(),
+		EventID: aws.ToString(e.EventId)}
+}
+
 func (a *App) printEvent(e types.FilteredLogEvent) error {
-	msg := strings.TrimSuffix(aws.ToString(e.Message), "\n")
-	ts := time.UnixMilli(aws.ToInt64(e.Timestamp))
+	ev := logEventOf(e)
 	if a.Format == JSON {
-		b, err := json.Marshal(LogEvent{Timestamp: ts.UTC(), LogStream: aws.ToString(e.LogStreamName), Message: msg,
-			IngestionTime: time.UnixMilli(aws.ToInt64(e.IngestionTime)).UTC(), EventID: aws.ToString(e.EventId)})
+		b, err := json.Marshal(ev)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(a.Stdout, "%s\n", b)
 		return err
 	}
-	_, err := fmt.Fprintf(a.Stdout, "%s  %s\n", ts.Local().Format("2006-01-02 15:04:05.000"), msg)
+	_, err := fmt.Fprintf(a.Stdout, "%s  %s\n", ev.Timestamp.Local().Format("2006-01-02 15:04:05.000"), ev.Message)
 	return err
+}
+
+// olderEvents explains an empty answer for a function that has logged before --since: when
+// its latest event was, and the --since that shows it.
+func (a *App) olderEvents(ctx context.Context, o LogsOptions) error {
+	out, err := a.LogsAPI.DescribeLogStreams(ctx, &cwl.DescribeLogStreamsInput{
+		LogGroupName: aws.String("/aws/lambda/" + o.Name), OrderBy: types.OrderByLastEventTime,
+		Descending: aws.Bool(true), Limit: aws.Int32(1),
+	})
+	if err != nil || len(out.LogStreams) == 0 || out.LogStreams[0].LastEventTimestamp == nil {
+		return nil // nothing older to point at; the empty answer stands
+	}
+	last := time.UnixMilli(*out.LogStreams[0].LastEventTimestamp)
+	what := "log events"
+	if o.Filter != "" {
+		what = fmt.Sprintf("log events matching %q", o.Filter)
+	}
+	age := a.now().Sub(last)
+	fmt.Fprintf(a.Stderr, "no %s for %s since %s; its latest event is from %s (%s ago): see it with --since %s, or everything with --since 0\n",
+		what, o.Name, o.Since.Local().Format("2006-01-02 15:04:05"), last.Local().Format("2006-01-02 15:04:05"), roughAge(age), sinceCovering(age))
+	return nil
+}
+
+// roughAge words a duration the way people say it: "35m", "3h", "2d".
+func roughAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// sinceCovering is a --since value, rounded up to a whole unit, that reaches back age.
+func sinceCovering(age time.Duration) string {
+	switch {
+	case age < time.Hour:
+		return fmt.Sprintf("%dm", int(age/time.Minute)+1)
+	case age < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(age/time.Hour)+1)
+	}
+	return fmt.Sprintf("%dd", int(age/(24*time.Hour))+1)
 }
 
 // ParseSince reads --since: a duration back from now ("90s", "10m", "2h", "3d", "1w") or a

@@ -92,15 +92,28 @@ func TestLogs(t *testing.T) {
 	if err := a.Logs(context.Background(), LogsOptions{Name: "web", Filter: "ERROR"}); err != nil {
 		t.Fatalf("Logs: %v", err)
 	}
-	var ev LogEvent
-	if err := json.Unmarshal([]byte(out.String()), &ev); err != nil || ev.Message != "ERROR two" || ev.LogStream != st.Name() || ev.EventID == "" {
+	// One JSON document: an array of events.
+	var evs []LogEvent
+	if err := json.Unmarshal([]byte(out.String()), &evs); err != nil || len(evs) != 1 || evs[0].Message != "ERROR two" || evs[0].LogStream != st.Name() || evs[0].EventID == "" {
 		t.Errorf("Logs --filter ERROR --output json = %q (%v)", out.String(), err)
 	}
-
-	// Since a time after everything: nothing.
 	out.Reset()
-	if err := a.Logs(context.Background(), LogsOptions{Name: "web", Since: time.Now().Add(time.Hour)}); err != nil || out.String() != "" {
-		t.Errorf("Logs since an hour ahead = %q, %v", out.String(), err)
+	if err := a.Logs(context.Background(), LogsOptions{Name: "web", Filter: "NOTHING"}); err != nil || out.String() != "[]\n" {
+		t.Errorf("Logs --filter NOTHING --output json = %q, %v; want []", out.String(), err)
+	}
+
+	// Three hours later, the default --since 10m finds nothing: it says there are older
+	// events, and which --since shows them.
+	out.Reset()
+	var stderr strings.Builder
+	a = New(Config{Target: tg, Stdout: &out, Stderr: &stderr})
+	later := time.Now().Add(3 * time.Hour)
+	a.Now = func() time.Time { return later }
+	if err := a.Logs(context.Background(), LogsOptions{Name: "web", Since: later.Add(-10 * time.Minute)}); err != nil || out.String() != "" {
+		t.Errorf("Logs since 10m, 3h later = %q, %v", out.String(), err)
+	}
+	if msg := stderr.String(); !strings.HasPrefix(msg, "no log events for web since ") || !strings.Contains(msg, "(3h ago): see it with --since 4h, or everything with --since 0") {
+		t.Errorf("Logs since 10m, 3h later: stderr %q does not point at the older events", msg)
 	}
 }
 

@@ -84,23 +84,30 @@ func ignored(rules []ignoreRule, rel string, isDir bool) bool {
 type ZipStats struct {
 	Files   int
 	Skipped []string // symlinks to directories outside the tree, which are not followed
+	// LeftOut lists what dir/.nimbusignore (or ZipOptions.LeaveOut) kept out of the zip,
+	// directories with a trailing "/" and not what is under them; LeftOutAlways what
+	// alwaysIgnored did.
+	LeftOut, LeftOutAlways []string
+}
+
+// ZipOptions are ZipDir's extras; the zero value zips the directory alone.
+type ZipOptions struct {
+	// Extra is a second directory whose files join the zip at the same relative paths (the
+	// dependencies deploy installed); where both have a file, dir's is kept.
+	Extra string
+	// LeaveOut are more ignore patterns for dir (not for Extra).
+	LeaveOut []string
 }
 
 // ZipDir writes a zip of the files under dir to w: regular files with their executable bit
 // (as mode 0755 or 0644, so the function can read them whatever user runs it), symbolic links
 // that stay inside the tree as links, and the content of those that point outside it. What
 // alwaysIgnored and dir/.nimbusignore list is left out.
-func ZipDir(dir string, w io.Writer) (ZipStats, error) {
+func ZipDir(dir string, w io.Writer, opts ZipOptions) (ZipStats, error) {
 	var stats ZipStats
-	root, err := filepath.Abs(dir)
-	if err != nil {
-		return stats, err
-	}
-	if root, err = filepath.EvalSymlinks(root); err != nil {
-		return stats, err
-	}
-	rules, _ := parseIgnore(strings.NewReader(strings.Join(alwaysIgnored, "\n")))
-	if f, err := os.Open(filepath.Join(root, IgnoreFile)); err == nil {
+	always, _ := parseIgnore(strings.NewReader(strings.Join(alwaysIgnored, "\n")))
+	rules, _ := parseIgnore(strings.NewReader(strings.Join(opts.LeaveOut, "\n")))
+	if f, err := os.Open(filepath.Join(dir, IgnoreFile)); err == nil {
 		more, err := parseIgnore(f)
 		f.Close()
 		if err != nil {
@@ -108,8 +115,31 @@ func ZipDir(dir string, w io.Writer) (ZipStats, error) {
 		}
 		rules = append(rules, more...)
 	}
-
 	zw := zip.NewWriter(w)
+	written := map[string]bool{}
+	if err := zipTree(zw, dir, always, rules, written, &stats); err != nil {
+		return stats, err
+	}
+	if opts.Extra != "" {
+		var extraStats ZipStats // what is left out of the extra files is not the user's doing
+		if err := zipTree(zw, opts.Extra, always, nil, written, &extraStats); err != nil {
+			return stats, err
+		}
+		stats.Files += extraStats.Files
+	}
+	return stats, zw.Close()
+}
+
+// zipTree adds the files under dir to zw, but those always or rules leave out and those
+// already written.
+func zipTree(zw *zip.Writer, dir string, always, rules []ignoreRule, written map[string]bool, stats *ZipStats) error {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return err
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -122,17 +152,31 @@ func ZipDir(dir string, w io.Writer) (ZipStats, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if ignored(rules, rel, d.IsDir()) {
+		leftOut := &stats.LeftOut
+		if ignored(always, rel, d.IsDir()) {
+			leftOut = &stats.LeftOutAlways
+		}
+		if leftOut == &stats.LeftOutAlways || ignored(rules, rel, d.IsDir()) {
 			if d.IsDir() {
+				*leftOut = append(*leftOut, rel+"/")
 				return filepath.SkipDir
 			}
+			if rel != IgnoreFile {
+				*leftOut = append(*leftOut, rel)
+			}
 			return nil
+		}
+		if written[rel] {
+			return nil
+		}
+		if !d.IsDir() {
+			written[rel] = true
 		}
 		switch {
 		case d.IsDir():
 			return nil
 		case d.Type()&fs.ModeSymlink != 0:
-			return zipSymlink(zw, root, p, rel, &stats)
+			return zipSymlink(zw, root, p, rel, stats)
 		case d.Type().IsRegular():
 			info, err := d.Info()
 			if err != nil {
@@ -144,9 +188,9 @@ func ZipDir(dir string, w io.Writer) (ZipStats, error) {
 		return nil // sockets, pipes and devices have no place in a function
 	})
 	if err != nil {
-		return stats, fmt.Errorf("zipping %s: %w", dir, err)
+		return fmt.Errorf("zipping %s: %w", dir, err)
 	}
-	return stats, zw.Close()
+	return nil
 }
 
 func zipFile(zw *zip.Writer, p, rel string, mode fs.FileMode) error {

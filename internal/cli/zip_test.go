@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestZipDir(t *testing.T) {
 		"nested/.nimbusignore-is-data": "only the top-level file counts",
 	})
 	var buf bytes.Buffer
-	stats, err := ZipDir(dir, &buf)
+	stats, err := ZipDir(dir, &buf, ZipOptions{})
 	if err != nil {
 		t.Fatalf("ZipDir: %v", err)
 	}
@@ -113,11 +114,18 @@ func TestZipDir(t *testing.T) {
 	if stats.Files != len(want) {
 		t.Errorf("ZipDir counted %d files, want %d", stats.Files, len(want))
 	}
+	// What was left out, to tell the user.
+	if diff := cmp.Diff([]string{"docs/", "logs/", "secrets.env", "tests/test_a.py"}, stats.LeftOut); diff != "" {
+		t.Errorf("ZipDir LeftOut (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{".git/", "node_modules/.cache/", "pkg/__pycache__/"}, stats.LeftOutAlways); diff != "" {
+		t.Errorf("ZipDir LeftOutAlways (-want +got):\n%s", diff)
+	}
 
 	// The same files make the same zip, whatever their times: redeploys can tell nothing changed.
 	os.Chtimes(filepath.Join(dir, "pkg/mod.py"), zipTime, zipTime)
 	var again bytes.Buffer
-	if _, err := ZipDir(dir, &again); err != nil {
+	if _, err := ZipDir(dir, &again, ZipOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
@@ -127,8 +135,40 @@ func TestZipDir(t *testing.T) {
 
 func TestZipDirBadIgnoreFile(t *testing.T) {
 	dir := tree(t, map[string]string{"a.py": "x", ".nimbusignore": "!keep.py\n"})
-	_, err := ZipDir(dir, io.Discard)
+	_, err := ZipDir(dir, io.Discard, ZipOptions{})
 	if err == nil || !strings.Contains(err.Error(), "negated patterns") {
 		t.Errorf("ZipDir with a negated pattern = %v, want an error naming it", err)
+	}
+}
+
+// Installed dependencies join the code from a second directory; the code's own files win, and
+// LeaveOut keeps the code's stale node_modules out.
+func TestZipDirExtra(t *testing.T) {
+	dir := tree(t, map[string]string{
+		"index.mjs":                 "code",
+		"package.json":              "{}",
+		"node_modules/dev/index.js": "a devDependency left from npm install",
+	})
+	deps := tree(t, map[string]string{
+		"package.json":                    "the staging copy",
+		"node_modules/left/index.js":      "installed",
+		"node_modules/left/__pycache__/x": "cache",
+	})
+	var buf bytes.Buffer
+	stats, err := ZipDir(dir, &buf, ZipOptions{Extra: deps, LeaveOut: []string{"/node_modules/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := unzip(t, buf.Bytes())
+	want := map[string]entry{
+		"index.mjs":                  {0o644, "code"},
+		"package.json":               {0o644, "{}"},
+		"node_modules/left/index.js": {0o644, "installed"},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(entry{})); diff != "" {
+		t.Errorf("ZipDir with Extra (-want +got):\n%s", diff)
+	}
+	if stats.Files != 3 || !slices.Equal(stats.LeftOut, []string{"node_modules/"}) {
+		t.Errorf("ZipDir with Extra: %d files, left out %v; want 3, [node_modules/]", stats.Files, stats.LeftOut)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,8 +22,9 @@ import (
 
 // Config says where the NATS connection comes from.
 type Config struct {
-	// DataDir holds the embedded server's JetStream file store, under DataDir/jetstream.
-	// Required unless URL is set.
+	// DataDir holds the embedded server's JetStream file store, under DataDir/jetstream, and
+	// its lock, DataDir/nimbus.lock: a second embedded server on the same DataDir fails with
+	// ErrDataDirInUse before it opens anything. Required unless URL is set.
 	DataDir string
 
 	// URL, when set, connects to an external NATS server or cluster (comma-separated URLs
@@ -59,6 +61,7 @@ type Server struct {
 	closed chan struct{} // closed by the connection's ClosedHandler
 	url    string        // Config.URL
 	opts   func(name string) []nats.Option
+	lock   *os.File      // the data dir's lock while the embedded server runs; nil otherwise
 
 	closeOnce sync.Once
 }
@@ -108,15 +111,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.nc = nc
 	} else {
-		srv, err := startEmbedded(cfg, log, timeout)
+		if cfg.DataDir == "" {
+			return nil, errors.New("natsd: DataDir is required for the embedded server")
+		}
+		lock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}
+		srv, err := startEmbedded(cfg, log, timeout)
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
+		s.lock = lock
 		s.srv = srv
 		nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv))...)
 		if err != nil {
 			srv.Shutdown()
 			srv.WaitForShutdown()
+			lock.Close()
 			return nil, fmt.Errorf("connect in-process to embedded nats: %w", err)
 		}
 		s.nc = nc
@@ -266,6 +279,9 @@ func (s *Server) Close() {
 		if s.srv != nil {
 			s.srv.Shutdown()
 			s.srv.WaitForShutdown()
+		}
+		if s.lock != nil {
+			s.lock.Close()
 		}
 	})
 }

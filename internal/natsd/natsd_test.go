@@ -2,10 +2,15 @@ package natsd_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,5 +205,60 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// warnings counts the log records at Warn and above.
+type warnings struct {
+	mu sync.Mutex
+	n  []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n = append(w.n, r.Message)
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+// A second server on a data dir in use fails on the lock before it opens the store: it must
+// not recover the first one's streams as if that one had crashed, nor warn about them.
+func TestSecondServerOnSameDataDir(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first := start(t, natsd.Config{DataDir: dir})
+	kv, err := first.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+
+	var w warnings
+	second, err := natsd.Start(ctx, natsd.Config{DataDir: dir, Logger: slog.New(&w)})
+	if err == nil {
+		second.Close()
+		t.Fatalf("second Start on the same data dir = nil error, want ErrDataDirInUse")
+	}
+	if !errors.Is(err, natsd.ErrDataDirInUse) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second Start = %v, want ErrDataDirInUse naming pid %d", err, os.Getpid())
+	}
+	if len(w.n) > 0 {
+		t.Errorf("second Start logged warnings before failing: %q", w.n)
+	}
+
+	// Once the first is closed, the data dir is free again.
+	first.Close()
+	third := start(t, natsd.Config{DataDir: dir})
+	kv, err = third.JetStream().KeyValue(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+		t.Errorf("after the first server closed, Get(k) = %v, want v", err)
 	}
 }

@@ -21,7 +21,8 @@ var probe struct {
 
 // CodeDir returns a host directory, readable by any user, holding the probe program as
 // "probe": the code directory of every environment the suite creates. It is built once per
-// test binary with CGO_ENABLED=0, so that it needs nothing inside the environment but itself.
+// test binary with CGO_ENABLED=0, so that it needs nothing inside the environment but itself;
+// Main removes it when the tests are done.
 func CodeDir(tb testing.TB) string {
 	tb.Helper()
 	probe.once.Do(func() {
@@ -61,4 +62,17 @@ func RequireRoot(tb testing.TB) {
 	if os.Geteuid() != 0 {
 		tb.Skip("needs root: execution environments use namespaces and cgroups (CI runs as root)")
 	}
+}
+
+// Main runs a package's tests, then removes the probe CodeDir built for them (a 4 MB
+// directory in the temp dir that would otherwise outlive every test run). A package whose
+// tests use CodeDir or ProbeSpec calls it from its TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	if probe.dir != "" {
+		os.RemoveAll(probe.dir)
+	}
+	return code
 }
