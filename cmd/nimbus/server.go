@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/async"
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/environment"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
@@ -40,6 +41,13 @@ type serverFlags struct {
 	memoryBudgetMB, logMaxMB                                int
 	keepWarm, logRetention                                  time.Duration
 	verbose                                                 bool
+	async                                                   asyncFlags
+}
+
+// asyncFlags configure the asynchronous invocation queue.
+type asyncFlags struct {
+	concurrency, perFunction int
+	timeScale                float64
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -57,6 +65,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
+	fs.IntVar(&f.async.concurrency, "async-concurrency", 64, "asynchronous invocations this node runs at once")
+	fs.IntVar(&f.async.perFunction, "async-per-function", 0, "asynchronous invocations of one function this node runs at once (default: half of --async-concurrency)")
+	fs.Float64Var(&f.async.timeScale, "async-time-scale", 1, "multiply the async retry delays (1 and 2 min), throttle backoff and MaximumEventAgeInSeconds by this (tests use 0.01)")
 	if err := fs.Parse(args); err != nil {
 		return f, exitError(2)
 	}
@@ -157,6 +168,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	go sweepCode(ctx, st, log)
 
+	queue, err := startAsync(ctx, f, nc, st, inv, loc, log)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
+
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
 	if err != nil {
 		return fmt.Errorf("loading the admin key: %w", err)
@@ -177,6 +194,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		CodeKey:  key,
 		Location: loc,
 		Invoker:  invokerOrNil(inv),
+		Async:    queue,
 		Logger:   log,
 	})
 	apiServer.ActivatePending()
@@ -210,6 +228,36 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return nil
+}
+
+// startAsync opens the asynchronous invocation queue and, when this node runs functions,
+// starts its workers.
+func startAsync(ctx context.Context, f serverFlags, nc *natsd.Server, st *store.Store, inv *invoker.Invoker, loc lambda.Location, log *slog.Logger) (*async.Queue, error) {
+	if f.async.timeScale <= 0 {
+		return nil, fmt.Errorf("--async-time-scale must be above 0, not %g", f.async.timeScale)
+	}
+	cfg := async.Config{
+		JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: st.Catalog(), Location: loc,
+		Concurrency: f.async.concurrency, PerFunction: f.async.perFunction, TimeScale: f.async.timeScale,
+		Logger: log,
+	}
+	if f.async.timeScale < 1 {
+		// Scaled-down tests also want a crashed node's events back sooner.
+		cfg.AckWait = max(2*time.Second, time.Duration(float64(30*time.Second)*f.async.timeScale))
+		cfg.ScanInterval = time.Second
+	}
+	if inv != nil {
+		cfg.Invoker = inv
+	}
+	q, err := async.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the async queue: %w", err)
+	}
+	if err := q.Start(); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
 }
 
 // shareSmallMachine leaves one of a two-CPU machine's CPUs to the functions, unless
