@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -340,5 +342,63 @@ func TestAsyncBadInput(t *testing.T) {
 		if err != nil || out.Status != 202 {
 			t.Errorf("InvokeAsync = %+v, %v; want Status 202", out, err)
 		}
+	})
+}
+
+// TestAsyncAWSCLIAndBoto3 queues events and manages event invoke configs with the aws CLI and
+// boto3, as users do.
+func TestAsyncAWSCLIAndBoto3(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	createGo(t, c, "fn", nil)
+	createGo(t, c, "dest", nil)
+	dest := "arn:aws:lambda:us-east-1:000000000000:function:dest"
+
+	t.Run("aws CLI", func(t *testing.T) {
+		if _, err := exec.LookPath("aws"); err != nil {
+			t.Skip("no aws CLI (scripts/test installs it)")
+		}
+		aws := func(args ...string) (string, error) {
+			cmd := exec.Command("aws", append([]string{"lambda"}, args...)...)
+			cmd.Env = s.env()
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		payload := t.TempDir() + "/payload.json"
+		os.WriteFile(payload, []byte(`{"action":"hello","name":"awscli"}`), 0o644)
+		out, err := aws("invoke", "--function-name", "fn", "--invocation-type", "Event", "--payload", "fileb://"+payload, os.DevNull)
+		if err != nil || !strings.Contains(out, `"StatusCode": 202`) {
+			t.Fatalf("aws lambda invoke --invocation-type Event = %v\n%s", err, out)
+		}
+		waitForLog(t, s, "fn", "hello from go to awscli")
+		out, err = aws("put-function-event-invoke-config", "--function-name", "fn", "--maximum-retry-attempts", "1",
+			"--destination-config", `{"OnSuccess":{"Destination":"`+dest+`"}}`)
+		if err != nil || !strings.Contains(out, `"MaximumRetryAttempts": 1`) || !strings.Contains(out, dest) {
+			t.Fatalf("put-function-event-invoke-config = %v\n%s", err, out)
+		}
+		out, err = aws("put-function-event-invoke-config", "--function-name", "fn", "--maximum-retry-attempts", "5")
+		if err == nil || !strings.Contains(out, "An error occurred (ValidationException) when calling the PutFunctionEventInvokeConfig operation: 1 validation error detected: Value '5' at 'maximumRetryAttempts'") {
+			t.Errorf("put-function-event-invoke-config --maximum-retry-attempts 5 = %v\n%s", err, out)
+		}
+		out, err = aws("delete-function-event-invoke-config", "--function-name", "fn")
+		if err != nil {
+			t.Errorf("delete-function-event-invoke-config = %v\n%s", err, out)
+		}
+	})
+
+	t.Run("boto3", func(t *testing.T) {
+		py := pythonWithBoto3(t)
+		cmd := exec.Command(py, "testdata/async_boto3.py", "fn", dest)
+		cmd.Env = s.env()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("async_boto3.py: %v\n%s%s", err, out, stderr.String())
+		}
+		id := strings.TrimSpace(string(out))
+		waitForLog(t, s, "fn", "START RequestId: "+id)
+		waitForLog(t, s, "fn", "hello from go to boto3")
 	})
 }
