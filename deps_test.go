@@ -62,6 +62,8 @@ var forbidden = map[string][]string{
 	"internal/invoker": {"internal/api", "internal/store", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	// The API reaches functions only through its Catalog and Invoker interfaces.
 	"internal/api":   {"internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/natsd"},
+	// The async queue reaches functions through its Functions and Invoker interfaces.
+	"internal/async": {"internal/api", "internal/store", "internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	"internal/store": {"internal/api", "internal/invoker", "internal/environment", "internal/sandbox"},
 }
 

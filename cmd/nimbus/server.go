@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/async"
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/environment"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
@@ -43,6 +44,13 @@ type serverFlags struct {
 	memoryBudgetMB, logMaxMB, logRateKB                     int
 	keepWarm, logRetention                                  time.Duration
 	verbose, accessLog                                      bool
+	async                                                   asyncFlags
+}
+
+// asyncFlags configure the asynchronous invocation queue.
+type asyncFlags struct {
+	concurrency, perFunction int
+	timeScale                float64
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -61,6 +69,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.IntVar(&f.logRateKB, "log-rate-kb", logs.DefaultRateBytes>>10, "the log rate (KB a second, bursts of 4x) of one execution environment; output beyond it is dropped with a marker")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every request at INFO (method, path, status, time, error type)")
+	fs.IntVar(&f.async.concurrency, "async-concurrency", 64, "asynchronous invocations this node runs at once")
+	fs.IntVar(&f.async.perFunction, "async-per-function", 0, "asynchronous invocations of one function this node runs at once (default: half of --async-concurrency)")
+	fs.Float64Var(&f.async.timeScale, "async-time-scale", 1, "multiply the async retry delays (1 and 2 min), throttle backoff and MaximumEventAgeInSeconds by this (tests use 0.01)")
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -188,6 +199,12 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	}
 	go sweepCode(ctx, st, code, log)
 
+	queue, err := startAsync(ctx, f, nc, st, inv, loc, log)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
+
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
 	if err != nil {
 		return fmt.Errorf("loading the admin key: %w", err)
@@ -209,6 +226,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 		CodeKey:  key,
 		Location: loc,
 		Invoker:  invokerOrNil(inv),
+		Async:    queue,
 		Logger:   log,
 	})
 	apiServer.ActivatePending()
@@ -245,6 +263,36 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 		return err
 	}
 	return nil
+}
+
+// startAsync opens the asynchronous invocation queue and, when this node runs functions,
+// starts its workers.
+func startAsync(ctx context.Context, f serverFlags, nc *natsd.Server, st *store.Store, inv *invoker.Invoker, loc lambda.Location, log *slog.Logger) (*async.Queue, error) {
+	if f.async.timeScale <= 0 {
+		return nil, fmt.Errorf("--async-time-scale must be above 0, not %g", f.async.timeScale)
+	}
+	cfg := async.Config{
+		JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: st.Catalog(), Location: loc,
+		Concurrency: f.async.concurrency, PerFunction: f.async.perFunction, TimeScale: f.async.timeScale,
+		Logger: log,
+	}
+	if f.async.timeScale < 1 {
+		// Scaled-down tests also want a crashed node's events back sooner.
+		cfg.AckWait = max(2*time.Second, time.Duration(float64(30*time.Second)*f.async.timeScale))
+		cfg.ScanInterval = time.Second
+	}
+	if inv != nil {
+		cfg.Invoker = inv
+	}
+	q, err := async.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the async queue: %w", err)
+	}
+	if err := q.Start(); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
 }
 
 // shareSmallMachine leaves one of a two-CPU machine's CPUs to the functions, unless

@@ -172,7 +172,7 @@ func (u *unsupportedSettings) check(name string) error {
 		return lambda.InvalidParameter("VpcConfig is not available on this Nimbus server: every function runs in a network namespace of its own.")
 	}
 	if d := u.DeadLetterConfig; d != nil && d.TargetArn != "" {
-		return lambda.InvalidParameter("DeadLetterConfig is not available on this Nimbus server yet: it applies to asynchronous invocations, which are not available either.")
+		return lambda.InvalidParameter("DeadLetterConfig is not available on this Nimbus server yet: a dead-letter queue is an SQS queue or SNS topic, and Nimbus has neither. Keep failed events with an OnFailure destination (PutFunctionEventInvokeConfig) instead.")
 	}
 	if len(u.FileSystemConfigs) > 0 {
 		return lambda.InvalidParameter("FileSystemConfigs are not available on this Nimbus server.")

@@ -61,7 +61,7 @@ type Server struct {
 	closed chan struct{} // closed by the connection's ClosedHandler
 	url    string        // Config.URL
 	opts   func(name string) []nats.Option
-	lock   *os.File      // the data dir's lock while the embedded server runs; nil otherwise
+	lock   *os.File // the data dir's lock while the embedded server runs; nil otherwise
 
 	closeOnce sync.Once
 }
@@ -153,6 +153,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// MaxPayload is the largest message the embedded server accepts. An external cluster must
+// allow as much (max_payload) for asynchronous invocations of up to 1 MB.
+const MaxPayload = 8 << 20
+
 func startEmbedded(cfg Config, log *slog.Logger, timeout time.Duration) (*server.Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("natsd: DataDir is required for the embedded server")
@@ -170,6 +174,9 @@ func startEmbedded(cfg Config, log *slog.Logger, timeout time.Duration) (*server
 		DontListen: cfg.Listen == "",
 		// Signals belong to cmd/, not to a library.
 		NoSigs: true,
+		// A queued asynchronous invocation carries up to 1 MB of payload plus its envelope,
+		// and a destination record up to twice that; NATS's default limit is 1 MB.
+		MaxPayload: MaxPayload,
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
