@@ -39,7 +39,9 @@ def handler(event, context):
 // codeDir is a CodeSource with one function's code, whatever the digest.
 type codeDir string
 
-func (d codeDir) Path(ctx context.Context, sha256hex string) (string, error) { return string(d), nil }
+func (d codeDir) Acquire(ctx context.Context, sha256hex string) (string, func(), error) {
+	return string(d), func() {}, nil
+}
 
 // testLauncher is a Launcher on a driver of its own, whose cgroup parent names only this
 // test's environments (the driver keeps no inits waiting, so only environments run there).
