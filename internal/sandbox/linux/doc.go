@@ -4,12 +4,16 @@
 // Each environment is a process tree in new pid, mount, network, ipc, uts and cgroup
 // namespaces, in its own cgroup (memory with no swap, CPU in proportion to memory, 1024 pids,
 // freezer; cgroup v1 or v2 through github.com/containerd/cgroups/v3), rooted by pivot_root in a
-// read-only tmpfs that holds a generated /etc and read-only bind mounts of the code
-// (/var/task), the runtime client (/var/runtime), the layers (/opt) and the interpreter's files,
-// with a fresh /proc, a minimal /dev and a tmpfs /tmp of the configured size. The program runs
-// as an unprivileged user with no capabilities, no_new_privs, a seccomp filter, RLIMIT_NOFILE
-// 1024, only the environment variables it is given and no inherited descriptors. Its network
-// namespace has only loopback, where the server can open a listener for the Runtime API.
+// read-only tmpfs that holds a generated /etc, read-only overlays of the code (/var/task), the
+// runtime client (/var/runtime) and the layers (/opt), which unlike bind mounts do not show
+// their host paths in /proc/self/mountinfo (see planner.hide), and read-only bind mounts of the
+// interpreter's files at their host paths, with a fresh /proc masked like runc's and showing
+// the environment's own load, CPU times and boot_id rather than the host's (procView), a
+// minimal /dev and a tmpfs /tmp of the configured size. The program runs as an unprivileged user
+// with no capabilities, no_new_privs, a seccomp filter (which also limits sockets to the
+// families a runtime needs), RLIMIT_NOFILE 1024, only the environment variables it is given and
+// no inherited descriptors. Its network namespace has only loopback, where the server can open
+// a listener for the Runtime API.
 //
 // How an environment comes to be. The driver re-executes its own binary (/proc/self/exe) with
 // the namespace clone flags; package nsinit takes over that process during package

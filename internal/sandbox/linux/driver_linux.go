@@ -62,6 +62,8 @@ type Driver struct {
 	log     *slog.Logger
 	cgroups cgroupParent
 	seccomp []byte
+	// overlay says that the kernel has overlayfs, which hides the host paths of mounts.
+	overlay bool
 	rootDir string
 	lock    *os.File
 	devNull *os.File
@@ -142,15 +144,27 @@ func New(cfg Config) (*Driver, error) {
 	if d.devNull, err = os.Open(os.DevNull); err != nil {
 		return nil, err
 	}
-	boot := bootPlan(d.rootDir).Encode(nil)
+	view, err := newProcView("/proc", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	d.overlay = hasFilesystem("overlay")
 	// Cgroup names differ from those of any earlier driver, to keep logs of a restart clear.
 	var run [4]byte
 	rand.Read(run[:])
 	d.inits = newInitPool(max(cfg.InitPool, 0), func() (*proc, error) {
+		// Each init gets a plan of its own: its environment's boot_id is in it.
+		boot := bootPlan(d.rootDir, &view).Encode(nil)
 		return spawnProc(d.devNull, d.cgroups, fmt.Sprintf("env-%x-%d", run, d.seq.Add(1)), boot)
 	})
 	ok = true
 	return d, nil
+}
+
+// hasFilesystem reports whether the kernel has file system type name (built in or loaded).
+func hasFilesystem(name string) bool {
+	b, err := os.ReadFile("/proc/filesystems")
+	return err == nil && strings.Contains(string(b), "\t"+name+"\n")
 }
 
 // removeLeftovers kills and removes the environments of a server that did not shut down.
@@ -235,7 +249,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	plan, err := buildPlan(spec, d.rootDir, d.seccomp)
+	plan, err := buildPlan(spec, d.rootDir, d.seccomp, d.overlay)
 	if err != nil {
 		return err
 	}

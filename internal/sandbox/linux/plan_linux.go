@@ -49,8 +49,14 @@ type planner struct {
 	root string
 	// hostRoot prefixes every host path the planner looks at; tests point it at a fake host.
 	hostRoot string
-	ops      []nsinit.Op
-	nodes    map[string]*node
+	// proc, if set, is what the boot plan masks and replaces in /proc.
+	proc *procView
+	// overlay mounts the code, runtime and layer directories (and other directories mounted
+	// elsewhere than at their host path) as overlays, which hide their host paths (see hide).
+	overlay   bool
+	chdirDone bool
+	ops       []nsinit.Op
+	nodes     map[string]*node
 }
 
 type nodeKind int
@@ -69,18 +75,19 @@ type node struct {
 }
 
 // bootPlan is what every init does while it waits in the pool (see initPool): the parts of
-// the root that are the same for every environment. rootDir is the host mount point of the
-// new root.
-func bootPlan(rootDir string) *nsinit.Plan {
-	p := planner{root: rootDir}
+// the root that are the same for every environment, and its own boot_id. rootDir is the host
+// mount point of the new root; proc, if not nil, says what to mask in /proc.
+func bootPlan(rootDir string, proc *procView) *nsinit.Plan {
+	p := planner{root: rootDir, proc: proc}
 	p.skeleton()
 	return &nsinit.Plan{Ops: p.ops, Hostname: hostname, NoFile: sandbox.OpenFilesLimit}
 }
 
 // buildPlan returns the rest of the init's work for spec, which must have passed Validate:
-// the mounts, /tmp, pivot_root and the program. seccompProg is the assembled filter.
-func buildPlan(spec sandbox.Spec, rootDir string, seccompProg []byte) (*nsinit.Plan, error) {
-	return planner{root: rootDir}.build(spec, seccompProg)
+// the mounts, /tmp, pivot_root and the program. seccompProg is the assembled filter; overlay
+// says whether the kernel has overlayfs, to hide host paths with (see planner.hide).
+func buildPlan(spec sandbox.Spec, rootDir string, seccompProg []byte, overlay bool) (*nsinit.Plan, error) {
+	return planner{root: rootDir, overlay: overlay}.build(spec, seccompProg)
 }
 
 // skeleton plans the root tmpfs with its directories, the generated /etc (for the default
@@ -99,6 +106,10 @@ func (p *planner) skeleton() {
 	p.dev()
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "proc", Path: p.host("/proc"), FSType: "proc",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+	if p.proc != nil {
+		p.maskProc(p.proc)
+	}
+	p.mkdir(stageDir+"/"+emptyLower, 0o555)
 }
 
 func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, error) {
@@ -110,15 +121,15 @@ func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, err
 		}
 	}
 
-	binds := []struct{ source, target string }{{spec.CodeDir, sandbox.TaskDir}}
+	binds := []struct{ source, target, name string }{{spec.CodeDir, sandbox.TaskDir, "task"}}
 	if spec.RuntimeDir != "" {
-		binds = append(binds, struct{ source, target string }{spec.RuntimeDir, sandbox.RuntimeDir})
+		binds = append(binds, struct{ source, target, name string }{spec.RuntimeDir, sandbox.RuntimeDir, "runtime"})
 	}
 	if spec.LayerDir != "" {
-		binds = append(binds, struct{ source, target string }{spec.LayerDir, sandbox.LayerDir})
+		binds = append(binds, struct{ source, target, name string }{spec.LayerDir, sandbox.LayerDir, "opt"})
 	}
 	for _, b := range binds {
-		if err := p.bind(b.source, b.target, false); err != nil {
+		if err := p.bind(b.source, b.target, false, b.name); err != nil {
 			return nil, err
 		}
 	}
@@ -131,8 +142,13 @@ func (p planner) build(spec sandbox.Spec, seccompProg []byte) (*nsinit.Plan, err
 	// Parents before children, so that /usr/lib is mounted before /usr/lib/python3.11 and
 	// the latter is checked against it.
 	slices.SortStableFunc(mounts, func(a, b sandbox.Mount) int { return strings.Compare(a.Target, b.Target) })
-	for _, m := range mounts {
-		if err := p.bind(m.Source, m.Target, m.Target == m.Source); err != nil {
+	for i, m := range mounts {
+		// A mount at its host path shows nothing the environment does not see anyway.
+		hideAs := ""
+		if m.Target != m.Source {
+			hideAs = "mount" + strconv.Itoa(i)
+		}
+		if err := p.bind(m.Source, m.Target, m.Target == m.Source, hideAs); err != nil {
 			return nil, err
 		}
 	}
@@ -186,8 +202,9 @@ func (p *planner) dev() {
 		Flags: unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NOEXEC})
 }
 
-// bind plans a read-only bind mount of host path source at target inside the new root.
-func (p *planner) bind(source, target string, mirror bool) error {
+// bind plans a read-only bind mount of host path source at target inside the new root. A
+// directory given a hideAs name is mounted so that its host path does not show (see hide).
+func (p *planner) bind(source, target string, mirror bool, hideAs string) error {
 	real, err := filepath.EvalSymlinks(p.hostRoot + source)
 	if err != nil {
 		return fmt.Errorf("%w: mount %s: %w", sandbox.ErrInvalidSpec, source, err)
@@ -204,6 +221,10 @@ func (p *planner) bind(source, target string, mirror bool) error {
 		return fmt.Errorf("%w: mount %s on %s: %w", sandbox.ErrInvalidSpec, source, target, err)
 	}
 	p.nodes[at] = &node{kind: mountNode, source: real}
+	if hideAs != "" && p.overlay && fi.IsDir() {
+		p.hide(real, at, hideAs)
+		return nil
+	}
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: real, Path: p.host(at), Flags: unix.MS_BIND})
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Path: p.host(at), Flags: roBind})
 	return nil

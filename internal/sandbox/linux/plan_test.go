@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -119,7 +120,7 @@ func TestPlanMounts(t *testing.T) {
 }
 
 func TestBootPlan(t *testing.T) {
-	p := bootPlan("/R")
+	p := bootPlan("/R", nil)
 	got := render(p, "/R", "")
 	for _, want := range []string{"mount tmpfs ", "mkdir /var/task", "file /etc/passwd", "file /etc/hosts",
 		"mount tmpfs /dev", "symlink /dev/fd -> /proc/self/fd", "mount tmpfs /dev/shm", "ro /dev", "mount proc /proc"} {
@@ -159,5 +160,85 @@ func TestPlanRejects(t *testing.T) {
 		if _, err := (planner{root: "/R", hostRoot: host}).build(spec, nil); !errors.Is(err, sandbox.ErrInvalidSpec) {
 			t.Errorf("%s: build = %v, want ErrInvalidSpec", name, err)
 		}
+	}
+}
+
+// TestPlanHidesHostPaths: with overlayfs, the code and runtime directories are overlays whose
+// lower layers are named by symlinks in the staging directory, which /tmp covers afterwards;
+// mounts at their own host path stay bind mounts.
+func TestPlanHidesHostPaths(t *testing.T) {
+	host := fakeHost(t)
+	spec := sandbox.Spec{
+		ID: "p", Args: []string{"/x"}, CodeDir: "/code", RuntimeDir: "/runtime",
+		Mounts: []sandbox.Mount{{Source: "/usr/lib"}},
+	}.WithDefaults()
+	p, err := planner{root: "/R", hostRoot: host, overlay: true}.build(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, op := range p.Ops {
+		switch {
+		case op.Kind == nsinit.OpChdir:
+			got = append(got, "chdir "+op.Path)
+		case op.Kind == nsinit.OpSymlink && strings.HasPrefix(op.Path, "/R/tmp/"):
+			got = append(got, "symlink "+op.Path+" -> "+strings.Replace(op.Source, host, "HOST", 1))
+		case op.Kind == nsinit.OpMount && op.FSType == "overlay":
+			got = append(got, "overlay "+op.Path+" "+op.Data)
+		case op.Kind == nsinit.OpMount && op.Flags&(unix.MS_BIND|unix.MS_REMOUNT) == unix.MS_BIND:
+			got = append(got, "bind "+op.Path)
+		}
+	}
+	want := []string{
+		"chdir /R/tmp",
+		"symlink /R/tmp/task -> HOST/code", "overlay /R/var/task lowerdir=task:empty",
+		"symlink /R/tmp/runtime -> HOST/runtime", "overlay /R/var/runtime lowerdir=runtime:empty",
+		"bind /R/usr/lib",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+// TestBootPlanMasksProc: what the host's /proc has of the masked set is covered, the rest is
+// left out, and every init gets a boot_id of its own.
+func TestBootPlanMasksProc(t *testing.T) {
+	fake := t.TempDir()
+	for _, d := range []string{"acpi", "pressure"} {
+		os.Mkdir(filepath.Join(fake, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(fake, "timer_list"), nil, 0o444)
+	v, err := newProcView(fake, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(v.files, []string{"timer_list"}) || !cmp.Equal(v.dirs, []string{"acpi", "pressure"}) {
+		t.Errorf("masks for the fake /proc: files %v dirs %v", v.files, v.dirs)
+	}
+	if !strings.Contains(v.stat, "\ncpu0 ") || !strings.Contains(v.stat, "\nbtime 1700000000\n") {
+		t.Errorf("/proc/stat replacement:\n%s", v.stat)
+	}
+	bootIDs := map[string]bool{}
+	for range 2 {
+		var masks []string
+		for _, op := range bootPlan("/R", &v).Ops {
+			if op.Kind == nsinit.OpMount && strings.HasPrefix(op.Path, "/R/proc/") {
+				masks = append(masks, op.Path+" <- "+op.Source)
+			}
+			if op.Path == "/R/tmp/boot_id" {
+				bootIDs[op.Data] = true
+			}
+		}
+		want := []string{
+			"/R/proc/loadavg <- /R/tmp/loadavg", "/R/proc/stat <- /R/tmp/stat",
+			"/R/proc/sys/kernel/random/boot_id <- /R/tmp/boot_id", "/R/proc/timer_list <- /R/dev/null",
+			"/R/proc/acpi <- tmpfs", "/R/proc/pressure <- tmpfs",
+		}
+		if diff := cmp.Diff(want, masks); diff != "" {
+			t.Errorf("masks (-want +got):\n%s", diff)
+		}
+	}
+	if len(bootIDs) != 2 {
+		t.Errorf("two boot plans share a boot_id: %v", bootIDs)
 	}
 }

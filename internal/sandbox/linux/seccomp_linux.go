@@ -8,6 +8,7 @@ import (
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // deniedSyscalls fail with EPERM inside an environment. The filter is a deny-list on purpose:
@@ -43,6 +44,90 @@ var enosysSyscalls = []string{"clone3", "io_uring_setup", "io_uring_enter", "io_
 // refused like unshare.
 const cloneNamespaceFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWCGROUP | syscall.CLONE_NEWUTS |
 	syscall.CLONE_NEWIPC | syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET
+
+// socketFamilies are the address families a program may make sockets of: local sockets, IPv4
+// and IPv6, and netlink for the routing table (getifaddrs, getaddrinfo's AI_ADDRCONFIG).
+// Others (AF_VSOCK to the hypervisor, AF_PACKET, AF_ALG, AF_BLUETOOTH, AF_KEY, ...) are
+// kernel attack surface no runtime needs; they fail with EAFNOSUPPORT, as on a kernel built
+// without them, which libraries take in their stride. Netlink protocols other than
+// NETLINK_ROUTE (audit, uevents, the kernel's crypto and netfilter interfaces) fail with
+// EPROTONOSUPPORT. Arguments with high bits set, which the kernel would drop, are refused.
+var socketFamilies = []uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}
+
+// socketFilter checks socket and socketpair and lets every other call through to the rest of
+// the filter. It is written out here rather than given to the library as argument conditions:
+// the library's program compares the system call number of the groups after a conditional
+// one against the argument it loaded last, so conditions only work in its last group.
+func socketFilter() []bpf.Instruction {
+	type jump struct {
+		cond     bpf.JumpTest
+		val      uint32
+		yes, not string // labels; "" is the next instruction
+	}
+	var prog []any // bpf.Instruction, jump or a label (string)
+	arg := func(i int, high bool) bpf.Instruction {
+		off := 16 + 8*uint32(i) // seccomp_data.args[i], little-endian on every architecture we build for
+		if high {
+			off += 4
+		}
+		return bpf.LoadAbsolute{Off: off, Size: 4}
+	}
+	family := func(allowNetlink string) {
+		prog = append(prog, arg(0, true), jump{bpf.JumpEqual, 0, "", "denyFamily"}, arg(0, false))
+		for _, f := range socketFamilies {
+			target := "allow"
+			if f == unix.AF_NETLINK && allowNetlink != "" {
+				target = allowNetlink
+			}
+			prog = append(prog, jump{bpf.JumpEqual, f, target, ""})
+		}
+		prog = append(prog, bpf.Jump{}, "denyFamily") // placeholder replaced below
+	}
+	prog = append(prog,
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		jump{bpf.JumpEqual, unix.SYS_SOCKET, "", "socketpair"})
+	family("netlink")
+	prog = append(prog, "netlink", arg(2, true), jump{bpf.JumpEqual, 0, "", "denyProtocol"}, arg(2, false),
+		jump{bpf.JumpEqual, unix.NETLINK_ROUTE, "allow", "denyProtocol"},
+		"socketpair", jump{bpf.JumpEqual, unix.SYS_SOCKETPAIR, "", "allow"})
+	family("")
+	prog = append(prog,
+		"denyFamily", bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(syscall.EAFNOSUPPORT)},
+		"denyProtocol", bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(syscall.EPROTONOSUPPORT)},
+		"allow")
+
+	// Lay out: labels take no room; the placeholder after each family list jumps to denyFamily.
+	labels := map[string]int{}
+	n := 0
+	for i, it := range prog {
+		switch v := it.(type) {
+		case string:
+			labels[v] = n
+		case bpf.Jump:
+			prog[i] = jump{bpf.JumpEqual, 0, "denyFamily", "denyFamily"} // unconditional
+			n++
+		default:
+			n++
+		}
+	}
+	var out []bpf.Instruction
+	skip := func(label string) uint8 {
+		if label == "" {
+			return 0
+		}
+		return uint8(labels[label] - len(out) - 1)
+	}
+	for i := 0; i < len(prog); i++ {
+		switch v := prog[i].(type) {
+		case string:
+		case jump:
+			out = append(out, bpf.JumpIf{Cond: v.cond, Val: v.val, SkipTrue: skip(v.yes), SkipFalse: skip(v.not)})
+		case bpf.Instruction:
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // seccompProgram assembles the filter into raw sock_filter structs for nsinit.Plan.Seccomp.
 func seccompProgram() ([]byte, error) {
@@ -85,6 +170,7 @@ func seccompProgram() ([]byte, error) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
 		bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(syscall.ENOSYS)},
 	}
+	prefix = append(prefix, socketFilter()...)
 	raw, err := bpf.Assemble(append(prefix, insns...))
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)

@@ -43,6 +43,9 @@ func TestDriver(t *testing.T, d sandbox.Driver) {
 		{"TmpSize", testTmpSize},
 		{"OpenFiles", testOpenFiles},
 		{"Syscalls", testSyscalls},
+		{"Sockets", testSockets},
+		{"HostProc", testHostProc},
+		{"MountInfo", testMountInfo},
 		{"BackgroundProcess", testBackgroundProcess},
 		{"Stop", testStop},
 		{"Freeze", testFreeze},
@@ -425,6 +428,120 @@ func testSyscalls(t *testing.T, d sandbox.Driver) {
 	}
 }
 
+// testSockets: only the address families a runtime needs, and only the routing table of
+// netlink; the rest, AF_VSOCK to the host among them, is refused as if the kernel lacked it.
+func testSockets(t *testing.T, d sandbox.Driver) {
+	var got map[string]string
+	RunJSON(t, d, &got, "sockets")
+	want := map[string]string{
+		"unix": "ok", "inet": "ok", "inet6": "ok", "netlink-route": "ok", "socketpair-unix": "ok",
+		"netlink-audit": "EPROTONOSUPPORT", "netlink-uevent": "EPROTONOSUPPORT", "netlink-crypto": "EPROTONOSUPPORT",
+		"vsock": "EAFNOSUPPORT", "vsock-high-bits": "EAFNOSUPPORT", "socketpair-vsock": "EAFNOSUPPORT",
+		"packet": "EAFNOSUPPORT", "alg": "EAFNOSUPPORT", "key": "EAFNOSUPPORT", "bluetooth": "EAFNOSUPPORT",
+		"xdp": "EAFNOSUPPORT", "tipc": "EAFNOSUPPORT",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sockets (-want +got):\n%s", diff)
+	}
+}
+
+// shown is what the probe's show reports of a path.
+type shown struct {
+	Content string
+	Entries []string
+	Err     string
+}
+
+// testHostProc: /proc shows nothing of the host's kernel, hardware or load. What runc and
+// Docker mask is empty or unreadable; the load, the CPU times, the boot time and boot_id are
+// the environment's own, not the host's.
+func testHostProc(t *testing.T, d sandbox.Driver) {
+	masked := []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/latency_stats", "/proc/interrupts", "/proc/acpi", "/proc/asound", "/proc/scsi", "/proc/bus",
+		"/proc/driver", "/proc/fs", "/proc/irq", "/proc/pressure", "/proc/pressure/cpu", "/proc/pressure/memory",
+		"/proc/pressure/io", "/sys/firmware"}
+	own := []string{"/proc/loadavg", "/proc/stat", "/proc/sys/kernel/random/boot_id"}
+	var got map[string]shown
+	RunJSON(t, d, &got, append(append([]string{"show"}, masked...), own...)...)
+	for _, p := range masked {
+		if s := got[p]; s.Content != "" || len(s.Entries) > 0 {
+			t.Errorf("%s is readable inside the environment: %q %q", p, truncate(s.Content), s.Entries)
+		}
+	}
+	host := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if b := got["/proc/sys/kernel/random/boot_id"].Content; b == host("/proc/sys/kernel/random/boot_id") || len(strings.TrimSpace(b)) != 36 {
+		t.Errorf("boot_id = %q, want a UUID of the environment's own", b)
+	}
+	btime := func(stat string) string {
+		for _, line := range strings.Split(stat, "\n") {
+			if strings.HasPrefix(line, "btime ") {
+				return line
+			}
+		}
+		return ""
+	}
+	if s := got["/proc/stat"].Content; btime(s) == "" || btime(s) == btime(host("/proc/stat")) || !strings.Contains(s, "\ncpu0 ") {
+		t.Errorf("/proc/stat shows the host's boot time or no CPUs:\n%s", truncate(s))
+	}
+	// The fourth field counts the threads of the whole machine: hundreds on any host.
+	f := strings.Fields(got["/proc/loadavg"].Content)
+	if len(f) != 5 {
+		t.Fatalf("/proc/loadavg = %q", got["/proc/loadavg"].Content)
+	}
+	if _, threads, _ := strings.Cut(f[3], "/"); len(threads) > 2 {
+		t.Errorf("/proc/loadavg = %q counts the host's threads", got["/proc/loadavg"].Content)
+	}
+}
+
+// testMountInfo: the mount table shows no host path of the code, runtime or layer directories
+// (the function's data directory layout, the server's user, ...).
+func testMountInfo(t *testing.T, d sandbox.Driver) {
+	spec, stdout, stderr := ProbeSpec(t, "show", "/proc/self/mountinfo", "/proc/self/mounts", "/var/runtime/marker", "/opt/marker")
+	spec.RuntimeDir, spec.LayerDir = t.TempDir(), t.TempDir()
+	for _, dir := range []string{spec.RuntimeDir, spec.LayerDir} {
+		os.Chmod(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "marker"), []byte("here"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := RunToExit(t, d, spec); st.Code != 0 {
+		t.Fatalf("probe: %v; stderr:\n%s", st, stderr)
+	}
+	var got map[string]shown
+	if err := jsonDecode(stdout.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/var/runtime/marker", "/opt/marker"} {
+		if got[p].Content != "here" {
+			t.Errorf("%s = %+v, want the mounted directory's file", p, got[p])
+		}
+	}
+	for _, file := range []string{"/proc/self/mountinfo", "/proc/self/mounts"} {
+		table := got[file].Content
+		if table == "" {
+			t.Fatalf("%s is empty: %+v", file, got[file])
+		}
+		for _, host := range []string{spec.CodeDir, spec.RuntimeDir, spec.LayerDir} {
+			if strings.Contains(table, host) {
+				t.Errorf("%s shows host path %s:\n%s", file, host, table)
+			}
+		}
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
 // testBackgroundProcess leaves a double-forked, setsid'd process holding a connection to the
 // test, and checks that Destroy ends it: the connection must close.
 func testBackgroundProcess(t *testing.T, d sandbox.Driver) {
@@ -636,15 +753,21 @@ func testInterpreters(t *testing.T, d sandbox.Driver) {
 		extra      func() []string
 		want       string
 	}{
-		{"python3", "/usr/bin/python3", []string{"-c", "import json, sys, socket, ssl; print(json.dumps([sys.version_info[0]]))"},
+		// With /proc/stat replaced, both still count the CPUs (glibc reads /proc/stat when
+		// /sys is missing, libuv's os.cpus() always does) and list network interfaces
+		// (netlink).
+		{"python3", "/usr/bin/python3", []string{"-c", "import json, os, sys, socket, ssl; " +
+			"print(json.dumps([sys.version_info[0], os.cpu_count() > 0, len(socket.if_nameindex()) > 0]))"},
 			func() []string {
 				out, err := exec.Command("/usr/bin/python3", "-I", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))").Output()
 				if err != nil {
 					return nil
 				}
 				return []string{strings.TrimSpace(string(out))}
-			}, "[3]\n"},
-		{"node", "node", []string{"-e", "console.log(JSON.stringify([require('os').userInfo().uid > 0]))"}, nil, "[true]\n"},
+			}, "[3, true, true]\n"},
+		{"node", "node", []string{"-e", "const os = require('os'); " +
+			"console.log(JSON.stringify([os.userInfo().uid > 0, os.cpus().length > 0, os.availableParallelism() > 0, " +
+			"Object.keys(os.networkInterfaces()).length > 0]))"}, nil, "[true,true,true,true]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, err := exec.LookPath(tc.prog)

@@ -213,6 +213,10 @@ func do(op *Op) error {
 		return nil
 	case OpMknod:
 		return syscall.Mknod(op.Path, op.Mode, int(op.Dev))
+	case OpChdir:
+		return syscall.Chdir(op.Path)
+	case OpUnmount:
+		return syscall.Unmount(op.Path, syscall.MNT_DETACH)
 	case OpPivotRoot:
 		// pivot_root(".", ".") stacks the old root on top of the new one, so that it can be
 		// detached without a directory to park it in (runc does the same).
@@ -247,6 +251,10 @@ func opName(op *Op) string {
 		return "mknod " + op.Path
 	case OpPivotRoot:
 		return "pivot_root " + op.Path
+	case OpChdir:
+		return "chdir " + op.Path
+	case OpUnmount:
+		return "unmount " + op.Path
 	}
 	return "unknown step"
 }

@@ -20,6 +20,11 @@ const (
 	OpMknod
 	// OpPivotRoot makes Path the root directory and detaches the old root.
 	OpPivotRoot
+	// OpChdir changes the working directory to Path, against which later relative paths
+	// (such as an overlay's lower directories) resolve.
+	OpChdir
+	// OpUnmount detaches the mount at Path (umount2 with MNT_DETACH).
+	OpUnmount
 )
 
 // Op is one step of a Plan. Which fields matter depends on Kind.

@@ -5,7 +5,7 @@ package nsinit
 // during an upgrade refuses a plan it cannot read.
 const (
 	EnvMarker       = "_NIMBUS_SANDBOX_INIT"
-	ProtocolVersion = "1"
+	ProtocolVersion = "2"
 )
 
 // Descriptors the init starts with besides stdin, stdout and stderr: its end of the control

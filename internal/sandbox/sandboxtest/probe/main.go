@@ -69,6 +69,10 @@ func main() {
 		openFiles()
 	case "syscalls":
 		emit(forbidden())
+	case "sockets":
+		emit(sockets())
+	case "show":
+		emit(show(args))
 	case "daemon":
 		daemon(args[0])
 	case "daemon-mid":
@@ -135,7 +139,8 @@ func errnoName(e syscall.Errno) string {
 		syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.EACCES: "EACCES", syscall.EROFS: "EROFS",
 		syscall.ENOSYS: "ENOSYS", syscall.EAGAIN: "EAGAIN", syscall.EMFILE: "EMFILE", syscall.ENOSPC: "ENOSPC",
 		syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ENETUNREACH: "ENETUNREACH", syscall.EINVAL: "EINVAL",
-		syscall.EBADF: "EBADF", syscall.EFAULT: "EFAULT",
+		syscall.EBADF: "EBADF", syscall.EFAULT: "EFAULT", syscall.EAFNOSUPPORT: "EAFNOSUPPORT",
+		syscall.EPROTONOSUPPORT: "EPROTONOSUPPORT", syscall.ENOTDIR: "ENOTDIR",
 	}
 	if n, ok := names[e]; ok {
 		return n
@@ -341,6 +346,82 @@ func forbidden() map[string]string {
 	out["io_uring_setup"] = errText(errnoOrNil(errno))
 	_, _, errno = syscall.Syscall(syscall.SYS_INIT_MODULE, 0, 0, 0)
 	out["init_module"] = errText(errnoOrNil(errno))
+	return out
+}
+
+// sockets tries to make a socket of each address family, and of each kind of netlink.
+func sockets() map[string]string {
+	out := map[string]string{}
+	try := func(name string, family, typ, proto int) {
+		fd, err := syscall.Socket(family, typ|syscall.SOCK_CLOEXEC, proto)
+		if err == nil {
+			syscall.Close(fd)
+		}
+		out[name] = errText(err)
+	}
+	try("unix", syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	try("inet", syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+	try("inet6", syscall.AF_INET6, syscall.SOCK_DGRAM, 0)
+	try("netlink-route", syscall.AF_NETLINK, syscall.SOCK_RAW, syscall.NETLINK_ROUTE)
+	try("netlink-audit", syscall.AF_NETLINK, syscall.SOCK_RAW, syscall.NETLINK_AUDIT)
+	try("netlink-uevent", syscall.AF_NETLINK, syscall.SOCK_DGRAM, syscall.NETLINK_KOBJECT_UEVENT)
+	try("netlink-crypto", syscall.AF_NETLINK, syscall.SOCK_RAW, unix.NETLINK_CRYPTO)
+	try("vsock", unix.AF_VSOCK, syscall.SOCK_STREAM, 0)
+	try("packet", syscall.AF_PACKET, syscall.SOCK_DGRAM, 0)
+	try("alg", unix.AF_ALG, syscall.SOCK_SEQPACKET, 0)
+	try("key", syscall.AF_KEY, syscall.SOCK_RAW, 2) // PF_KEY_V2
+	try("bluetooth", syscall.AF_BLUETOOTH, syscall.SOCK_RAW, 0)
+	try("xdp", unix.AF_XDP, syscall.SOCK_RAW, 0)
+	try("tipc", unix.AF_TIPC, syscall.SOCK_RDM, 0)
+	// The kernel reads the family as a 32-bit int: bits above must not smuggle one past.
+	fd, _, errno := syscall.RawSyscall(syscall.SYS_SOCKET, 1<<32|unix.AF_VSOCK, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if errno == 0 {
+		syscall.Close(int(fd))
+	}
+	out["vsock-high-bits"] = errText(errnoOrNil(errno))
+	var pair [2]int
+	err := error(nil)
+	for _, f := range []struct {
+		name   string
+		family int
+	}{{"socketpair-unix", syscall.AF_UNIX}, {"socketpair-vsock", unix.AF_VSOCK}} {
+		if pair, err = syscall.Socketpair(f.family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0); err == nil {
+			syscall.Close(pair[0])
+			syscall.Close(pair[1])
+		}
+		out[f.name] = errText(err)
+	}
+	return out
+}
+
+// Shown is what show reports of a path: a file's first 64 KiB or a directory's entries.
+type Shown struct {
+	Content string
+	Entries []string
+	Err     string
+}
+
+func show(paths []string) map[string]Shown {
+	out := map[string]Shown{}
+	for _, p := range paths {
+		var s Shown
+		if entries, err := os.ReadDir(p); err == nil {
+			s.Entries = []string{}
+			for _, e := range entries {
+				s.Entries = append(s.Entries, e.Name())
+			}
+		} else if f, err := os.Open(p); err != nil {
+			s.Err = errText(err)
+		} else {
+			b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+			f.Close()
+			s.Content = string(b)
+			if err != nil {
+				s.Err = errText(err)
+			}
+		}
+		out[p] = s
+	}
 	return out
 }
 
