@@ -39,7 +39,8 @@ type Config struct {
 	// holds fewer environments of the smallest size (see ConcurrencyLimit). Default 1000.
 	MaxEnvironments int
 	// Reserved returns the concurrency reserved by all functions together (PutFunctionConcurrency);
-	// functions without a reservation share what is left of MaxEnvironments. Nil means none.
+	// functions without a reservation share what is left of the concurrency limit. Nil means
+	// none.
 	Reserved func() int
 	// KeepWarm is how long an idle environment is kept. Default 10 minutes.
 	KeepWarm time.Duration

@@ -2,6 +2,8 @@ package invoker
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,4 +409,120 @@ func TestConcurrencyLimitFollowsMemoryBudget(t *testing.T) {
 	}
 	close(l.block)
 	wg.Wait()
+}
+
+// exclusiveLauncher launches environments that check they serve one invocation at a time and
+// none after Destroy, and count what is launched and destroyed.
+type exclusiveLauncher struct {
+	t                   *testing.T
+	launched, destroyed atomic.Int64
+}
+
+type exclusiveEnv struct {
+	l         *exclusiveLauncher
+	busy      atomic.Bool
+	destroyed atomic.Bool
+	n         atomic.Int64
+}
+
+func (l *exclusiveLauncher) Launch(ctx context.Context, inv *lambda.Invocation) (Environment, *lambda.InvokeResult, error) {
+	l.launched.Add(1)
+	return &exclusiveEnv{l: l}, nil, nil
+}
+
+func (e *exclusiveEnv) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, bool, error) {
+	if !e.busy.CompareAndSwap(false, true) {
+		e.l.t.Error("an environment got two invocations at once")
+	}
+	if e.destroyed.Load() {
+		e.l.t.Error("a destroyed environment got an invocation")
+	}
+	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+	e.busy.Store(false)
+	// Every seventh invocation ends its environment, as a timeout or a crash does.
+	return &lambda.InvokeResult{}, e.n.Add(1)%7 != 0, nil
+}
+
+func (e *exclusiveEnv) Destroy() {
+	if e.busy.Load() {
+		e.l.t.Error("a busy environment was destroyed")
+	}
+	if e.destroyed.CompareAndSwap(false, true) {
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond)
+		e.l.destroyed.Add(1)
+	}
+}
+
+// TestConcurrentInvokesEvictionsAndRetires runs invocations of several functions on a node
+// that fits few environments, while functions change and idle ones are reaped: an environment
+// never serves two invocations at once or after its Destroy, the books stay within the budget,
+// and after Close every environment launched is destroyed and none is on the books. Run it
+// with -race.
+func TestConcurrentInvokesEvictionsAndRetires(t *testing.T) {
+	l := &exclusiveLauncher{t: t}
+	now := atomic.Int64{}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 6 * 128, KeepWarm: time.Millisecond,
+		Now: func() time.Time { return time.Unix(0, now.Add(int64(time.Microsecond))) }})
+	fns := make([]*lambda.Function, 6)
+	for i := range fns {
+		fns[i] = &lambda.Function{Name: fmt.Sprintf("f%d", i), MemorySize: 128 * (1 + i%2)}
+	}
+	var mu sync.Mutex // guards fns' LastModified against the retirer
+	stop := make(chan struct{})
+	var background sync.WaitGroup
+	background.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			fn := *fns[i%len(fns)]
+			fn.LastModified = time.Unix(int64(i), 0)
+			fns[i%len(fns)] = &fn
+			mu.Unlock()
+			iv.Retire(fn.Name, &fn)
+			iv.Reap()
+			if st := iv.Stats(); st.MemoryMB > 6*128 || st.MemoryMB < 0 || st.Live < 0 {
+				t.Errorf("Stats = %+v beyond a 768 MB budget", st)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+	var callers sync.WaitGroup
+	var ok, throttled atomic.Int64
+	for c := range 8 {
+		callers.Go(func() {
+			for i := range 200 {
+				mu.Lock()
+				fn := fns[(c+i)%len(fns)]
+				mu.Unlock()
+				_, err := iv.Invoke(context.Background(), &lambda.Invocation{Function: fn, Version: lambda.VersionLatest})
+				le, isLambda := lambda.AsError(err)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case isLambda && le.Code == lambda.CodeTooManyRequests:
+					throttled.Add(1)
+				default:
+					t.Errorf("Invoke = %v", err)
+				}
+			}
+		})
+	}
+	callers.Wait()
+	close(stop)
+	background.Wait()
+	iv.Close()
+	if st := iv.Stats(); st.Live != 0 || st.Idle != 0 || st.MemoryMB != 0 {
+		t.Errorf("after Close Stats = %+v, want nothing", st)
+	}
+	if l.launched.Load() != l.destroyed.Load() {
+		t.Errorf("launched %d environments, destroyed %d", l.launched.Load(), l.destroyed.Load())
+	}
+	if ok.Load() == 0 {
+		t.Errorf("no invocation succeeded (%d throttled)", throttled.Load())
+	}
+	t.Logf("%d invocations, %d throttled, %d environments", ok.Load(), throttled.Load(), l.launched.Load())
 }
