@@ -67,6 +67,7 @@ type options struct {
 	nimbusBin string
 	keep      bool
 	readBack  bool
+	gap       time.Duration
 }
 
 // floodPython writes lines of event["kb"] KB without pause for event["seconds"] seconds.
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.nimbusBin, "nimbus", "", "a nimbus binary to run (default: build ./cmd/nimbus)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the server's log")
 	fs.BoolVar(&o.readBack, "read", true, "read one flooded log group back with filter-log-events")
+	fs.DurationVar(&o.gap, "gap", 30*time.Millisecond, "pause between the quiet function's invocations")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,10 +149,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintln(stderr, "quiet function alone…")
 	rssIdle := rss.peakSince()
-	alone, errsAlone := s.quietRun(ctx, 0, o.quietN)
+	alone, errsAlone := s.quietRun(ctx, 0, o.quietN, o.gap)
 
 	fmt.Fprintf(stderr, "%d functions flooding…\n", o.flooders)
 	rss.reset()
+	cpuBefore, floodStart := cpuOf(s.cmd.Process.Pid), time.Now()
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	var floodWG sync.WaitGroup
 	var floodInvokes atomic.Int64
@@ -167,7 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 	time.Sleep(3 * time.Second) // let the flood reach its steady state
-	during, errsDuring := s.quietRun(ctx, o.quietN, o.quietN)
+	during, errsDuring := s.quietRun(ctx, o.quietN, o.quietN, o.gap)
+	serverCPU := float64(cpuOf(s.cmd.Process.Pid)-cpuBefore) / float64(time.Since(floodStart))
 	stopFlood()
 	floodWG.Wait()
 	rssFlood := rss.peakSince()
@@ -196,6 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.flooders, o.lineKB, floodInvokes.Load(), o.floodFor, o.quietN, o.quietN)
 	fmt.Fprintf(w, "server peak RSS\tidle %s\tflood %s\tread-back %s\n", mb(rssIdle), mb(rssFlood), mb(rb.peakRSS))
 	fmt.Fprintf(w, "NATS disconnects\t%d\n", disconnects)
+	fmt.Fprintf(w, "server CPU during the flood\t%.0f %% of one CPU\n", 100*serverCPU)
 	fmt.Fprintf(w, "quiet warm p50\talone %s\tflood %s\n", ms(pct(alone, 50)), ms(pct(during, 50)))
 	fmt.Fprintf(w, "quiet warm p99\talone %s\tflood %s\tratio %.2f\n", ms(pct(alone, 99)), ms(pct(during, 99)), float64(pct(during, 99))/float64(pct(alone, 99)))
 	fmt.Fprintf(w, "quiet invoke errors\talone %d\tflood %d\n", errsAlone, errsDuring)
@@ -333,9 +338,11 @@ func (s *server) invoke(ctx context.Context, name, payload string) (*lambdasdk.I
 	return out, nil
 }
 
-// quietRun invokes the quiet function n times one after the other, numbered from first.
-func (s *server) quietRun(ctx context.Context, first, n int) (lat []time.Duration, errs int) {
+// quietRun invokes the quiet function n times one after the other, gap apart, numbered from
+// first.
+func (s *server) quietRun(ctx context.Context, first, n int, gap time.Duration) (lat []time.Duration, errs int) {
 	for i := range n {
+		time.Sleep(gap)
 		t := time.Now()
 		if _, err := s.invoke(ctx, "quiet", fmt.Sprintf(`{"n": %d}`, first+i)); err != nil {
 			errs++
@@ -499,6 +506,19 @@ func rssOf(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuOf is the CPU time a process has used (user and system), from /proc/PID/stat.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func countInFile(path, s string) (int, error) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +27,7 @@ type pipe struct {
 	rc   syscall.RawConn
 	src  source
 	eof  bool // guarded by the stream's mu
+	quit chan struct{}
 	done chan struct{}
 }
 
@@ -62,7 +64,7 @@ func (st *Stream) Pipe() (*os.File, error) {
 		w.Close()
 		return nil, fmt.Errorf("create log pipe: %w", err)
 	}
-	p := &pipe{f: r, rc: rc, done: make(chan struct{})}
+	p := &pipe{f: r, rc: rc, quit: make(chan struct{}), done: make(chan struct{})}
 	st.mu.Lock()
 	if st.closed {
 		st.mu.Unlock()
@@ -78,28 +80,50 @@ func (st *Stream) Pipe() (*os.File, error) {
 }
 
 // readPipe takes in the pipe's output until every write end is closed or the stream is.
+//
+// A function writing faster than its log rate is slowed down rather than cut: the reader
+// stops reading its pipe until the rate allows a whole line again, so the function's writes
+// wait, as writes to a full pipe do, and neither its output nor the server's CPU is spent on
+// lines that would be dropped. Begin and End still take in what the pipe holds, and drop what
+// is over the rate.
 func (st *Stream) readPipe(p *pipe) {
 	defer close(p.done)
-	// The error is the end of the pipe or its closing by Stream.Close; either way we're done.
-	_ = p.rc.Read(func(fd uintptr) bool {
-		for {
-			st.mu.Lock()
-			if p.eof || st.closed {
+	for {
+		var wait time.Duration
+		// The error is the end of the pipe or its closing by Stream.Close; either way we're done.
+		err := p.rc.Read(func(fd uintptr) bool {
+			for {
+				st.mu.Lock()
+				if p.eof || st.closed {
+					st.mu.Unlock()
+					return true
+				}
+				if wait = st.throttleLocked(); wait > 0 {
+					st.mu.Unlock()
+					return true
+				}
+				_, eof, again := st.readOnceLocked(p, int(fd))
 				st.mu.Unlock()
-				return true
+				// Only stop at EAGAIN: the runtime poller is edge-triggered, so waiting with data
+				// still in the pipe could wait forever.
+				if eof {
+					return true
+				}
+				if again {
+					return false
+				}
 			}
-			_, eof, again := st.readOnceLocked(p, int(fd))
-			st.mu.Unlock()
-			// Only stop at EAGAIN: the runtime poller is edge-triggered, so waiting with data
-			// still in the pipe could wait forever.
-			if eof {
-				return true
-			}
-			if again {
-				return false
-			}
+		})
+		if err != nil || wait == 0 {
+			break
 		}
-	})
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.quit:
+			t.Stop()
+		}
+	}
 	st.mu.Lock()
 	st.detachLocked(&p.src, st.svc.now().UnixNano())
 	st.pipes = slices.DeleteFunc(st.pipes, func(q *pipe) bool { return q == p })
@@ -148,6 +172,7 @@ func (st *Stream) drainLocked() {
 
 // close closes the read end and waits for its reader to finish.
 func (p *pipe) close() {
+	close(p.quit)
 	p.f.Close()
 	<-p.done
 }

@@ -73,6 +73,29 @@ func (st *Stream) admitLocked(n int, ts int64) dropReason {
 	return dropNone
 }
 
+// throttleLocked says how long a pipe's reader should wait before it reads again: until the
+// environment's rate allows a line of the longest length (or the whole burst, if smaller), so
+// that the next line read is kept. Zero means read now.
+func (st *Stream) throttleLocked() time.Duration {
+	s := st.svc
+	if s.rate <= 0 || st.tokensAt == 0 {
+		return 0
+	}
+	need := min(float64(s.maxLine), s.burst)
+	now := s.now().UnixNano()
+	have := st.tokens
+	if now > st.tokensAt {
+		have = min(s.burst, have+s.rate*float64(now-st.tokensAt)/float64(time.Second))
+	}
+	if have >= need {
+		return 0
+	}
+	// At least a millisecond, so that a reader never spins; at most a tenth of a second,
+	// so that a clock that jumps cannot hold it.
+	wait := time.Duration((need - have) / s.rate * float64(time.Second))
+	return min(max(wait, time.Millisecond), 100*time.Millisecond)
+}
+
 // dropLocked counts a dropped line of the function's output.
 func (st *Stream) dropLocked(why dropReason) {
 	st.svc.dropped.Add(1)
