@@ -21,6 +21,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/api"
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/environment"
+	"github.com/nimbusfaas/nimbus/internal/httplimit"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/logs"
@@ -40,6 +41,8 @@ type serverFlags struct {
 	memoryBudgetMB, logMaxMB                                int
 	keepWarm, logRetention                                  time.Duration
 	verbose                                                 bool
+	maxConnections                                          int
+	idleTimeout, bodyTimeout                                time.Duration
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -57,6 +60,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "connections the API holds at once (default: what the descriptor limit leaves, at most 4096)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a request body may take to arrive, plus 1 s per 256 KB")
 	if err := fs.Parse(args); err != nil {
 		return f, exitError(2)
 	}
@@ -126,6 +132,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Each data dir gets its own sandbox namespace, so that two servers on one machine (or a
 	// test suite) never clean up each other's environments.
 	instance := instanceName(f.dataDir)
+	budget := f.memoryBudgetMB
+	if budget == 0 {
+		budget = defaultMemoryBudgetMB()
+	}
 	var inv *invoker.Invoker
 	driver, err := linux.New(linux.Config{
 		RunDir:       filepath.Join("/run/nimbus", instance),
@@ -144,10 +154,6 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Driver: driver, Runtimes: catalog, RuntimeDir: runtimeDir, Code: code, Logs: logSvc,
 			Location: loc, Logger: log,
 		})
-		budget := f.memoryBudgetMB
-		if budget == 0 {
-			budget = defaultMemoryBudgetMB()
-		}
 		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm,
 			Reserved: st.Catalog().ReservedConcurrency, Logger: log})
 		defer inv.Close()
@@ -186,13 +192,17 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.listen, err)
 	}
+	if f.maxConnections <= 0 {
+		f.maxConnections = apiConnectionLimit(raiseFileLimit(), maxEnvironments(budget), log)
+	}
+	lis = httplimit.Listener(lis, f.maxConnections)
 	endpoint := "http://" + lis.Addr().String()
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
-	srv := &http.Server{Handler: edge(apiServer, logsAPI), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(edge(apiServer, logsAPI), f.idleTimeout, f.bodyTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	fmt.Fprintf(stdout, "nimbus: serving the Lambda API at %s\n", endpoint)
