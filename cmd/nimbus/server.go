@@ -21,6 +21,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/async"
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/environment"
+	"github.com/nimbusfaas/nimbus/internal/httplimit"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/logs"
@@ -44,6 +45,8 @@ type serverFlags struct {
 	memoryBudgetMB, logMaxMB, logRateKB                     int
 	keepWarm, logRetention                                  time.Duration
 	verbose, accessLog                                      bool
+	maxConnections                                          int
+	idleTimeout, bodyTimeout                                time.Duration
 	async                                                   asyncFlags
 }
 
@@ -72,6 +75,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.IntVar(&f.async.concurrency, "async-concurrency", 64, "asynchronous invocations this node runs at once")
 	fs.IntVar(&f.async.perFunction, "async-per-function", 0, "asynchronous invocations of one function this node runs at once (default: half of --async-concurrency)")
 	fs.Float64Var(&f.async.timeScale, "async-time-scale", 1, "multiply the async retry delays (1 and 2 min), throttle backoff and MaximumEventAgeInSeconds by this (tests use 0.01)")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "connections the API holds at once (default: what the descriptor limit leaves, at most 4096)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a request body may take to arrive, plus 1 s per 256 KB")
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -168,6 +174,10 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	// Each data dir gets its own sandbox namespace, so that two servers on one machine (or a
 	// test suite) never clean up each other's environments.
 	instance := instanceName(f.dataDir)
+	budget := f.memoryBudgetMB
+	if budget == 0 {
+		budget = defaultMemoryBudgetMB()
+	}
 	var inv *invoker.Invoker
 	driver, err := linux.New(linux.Config{
 		RunDir:       filepath.Join("/run/nimbus", instance),
@@ -186,10 +196,6 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 			Driver: driver, Runtimes: catalog, RuntimeDir: runtimeDir, Code: code, Logs: logSvc,
 			Location: loc, Logger: log,
 		})
-		budget := f.memoryBudgetMB
-		if budget == 0 {
-			budget = defaultMemoryBudgetMB()
-		}
 		inv = invoker.New(invoker.Config{Launcher: launcher, MemoryBudgetMB: budget, KeepWarm: f.keepWarm,
 			Reserved: st.Catalog().ReservedConcurrency, Logger: log})
 		defer inv.Close()
@@ -235,6 +241,10 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.listen, err)
 	}
+	if f.maxConnections <= 0 {
+		f.maxConnections = apiConnectionLimit(raiseFileLimit(), maxEnvironments(budget), log)
+	}
+	lis = httplimit.Listener(lis, f.maxConnections)
 	endpoint := "http://" + lis.Addr().String()
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
@@ -245,7 +255,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	if f.accessLog {
 		handler = accessLog(log, handler)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(handler, f.idleTimeout, f.bodyTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info(servingMsg, "endpoint", endpoint, "runtimes", strings.Join(catalog.Names(), ","), "data_dir", f.dataDir)

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/internal/httplimit"
 	"github.com/nimbusfaas/nimbus/internal/lambda"
 	"github.com/nimbusfaas/nimbus/internal/store"
 )
@@ -42,10 +45,10 @@ type Runtimes interface {
 	Names() []string
 }
 
-// Authenticator checks a request's SigV4 signature; payloadSHA256 is the hex SHA-256 of the
-// body. *auth.Verifier implements it.
+// Authenticator checks a request's SigV4 signature in two steps: from its headers, before the
+// body is read, then with the body's hex SHA-256. *auth.Verifier implements it.
 type Authenticator interface {
-	Verify(r *http.Request, payloadSHA256 string) (auth.Identity, error)
+	VerifyHeaders(r *http.Request) (*auth.Pending, error)
 }
 
 // Interface guards.
@@ -78,7 +81,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// MaxBodyBytesInFlight bounds the request bodies buffered at once, across all requests;
+	// a request whose body does not fit waits for room. Default DefaultMaxBodyBytesInFlight.
+	MaxBodyBytesInFlight int64
 }
+
+// DefaultMaxBodyBytesInFlight holds three of the largest CreateFunction bodies, or forty 6 MB
+// invocations.
+const DefaultMaxBodyBytesInFlight = 256 << 20
 
 // Server serves the Lambda API.
 type Server struct {
@@ -94,6 +104,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
+	bodies   *httplimit.Budget
 }
 
 // New returns a Server with its routes.
@@ -109,6 +120,10 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if cfg.MaxBodyBytesInFlight <= 0 {
+		cfg.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	s.bodies = httplimit.NewBudget(cfg.MaxBodyBytesInFlight)
 	s.routes()
 	return s
 }
@@ -156,9 +171,9 @@ func (s *Server) routes() {
 // body, and returns an error for writeError to render.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte) error
 
-// handle registers an operation. It reads at most limit bytes of body (limit 0: no body
-// expected, but up to smallBody is read so the signature can be checked), authenticates the
-// request, then runs h.
+// handle registers an operation. It authenticates the request from its headers, reads at most
+// limit bytes of body (limit 0: no body expected, but up to smallBody is read so the signature
+// can be checked) and checks the signature against it, then runs h.
 func (s *Server) handle(pattern, operation string, limit int64, h handlerFunc) {
 	if limit == 0 {
 		limit = smallBody
@@ -171,17 +186,68 @@ func (s *Server) handle(pattern, operation string, limit int64, h handlerFunc) {
 	})
 }
 
+// serve refuses what it can before reading a body, so that callers who cannot authenticate,
+// or who announce a body larger than the operation takes, cost no memory: a refused request's
+// connection is closed rather than drained. Bodies are buffered within the server's budget.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, limit int64, h handlerFunc) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var pending *auth.Pending
+	if s.auth != nil {
+		p, err := s.auth.VerifyHeaders(r)
+		if err != nil {
+			w.Header().Set("Connection", "close")
+			return err
+		}
+		pending = p
+	}
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		return lambda.RequestTooLarge(limit, operationName(r))
+	}
+	body, sum, release, err := s.readBody(w, r, limit)
 	if err != nil {
 		return err
 	}
-	if s.auth != nil {
-		if _, err := s.auth.Verify(r, auth.PayloadSHA256(body)); err != nil {
+	defer release()
+	if pending != nil {
+		if _, err := pending.Verify(sum); err != nil {
 			return err
 		}
 	}
 	return h(w, r, body)
+}
+
+// readBody reads at most limit bytes of r's body, hashing it as it arrives, once the bytes it
+// announces (limit when it does not say) fit in the server's budget; release gives them back.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, sha256hex string, release func(), err error) {
+	n := r.ContentLength
+	if n == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, auth.EmptyPayloadSHA256, func() {}, nil
+	}
+	if n < 0 {
+		n = limit
+	}
+	if err := s.bodies.Acquire(r.Context(), n); err != nil {
+		return nil, "", nil, bodyNotRead(err)
+	}
+	release = func() { s.bodies.Release(n) }
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, limit)))
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(buf, h), http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		release()
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, "", nil, err // RequestEntityTooLargeException
+		}
+		return nil, "", nil, bodyNotRead(err)
+	}
+	return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), release, nil
+}
+
+// bodyNotRead is the answer to a body that stopped arriving, came too slowly (past the body
+// deadline) or whose client went away: the client's doing, so not a ServiceException.
+func bodyNotRead(err error) error {
+	return &lambda.Error{Code: lambda.CodeInvalidRequestContent, Status: http.StatusBadRequest,
+		Message: "The request body could not be read: " + err.Error()}
 }
 
 // ServeHTTP strips one trailing slash before routing: older SDK model generations send

@@ -76,12 +76,7 @@ const maxPresignExpiry = 7 * 24 * time.Hour
 
 // Verify checks the SigV4 signature of r, whose body has the hex SHA-256 payloadSHA256 (use
 // PayloadSHA256 on the buffered body, or hash while streaming; EmptyPayloadSHA256 for no body).
-// The path is taken as it came over the wire (r.RequestURI, else r.URL.EscapedPath), never the
-// decoded r.URL.Path, because that is what the client signed.
-//
-// Presigned requests (X-Amz-Algorithm in the query) are checked with UnsignedPayload and must be
-// used before X-Amz-Expires runs out; header-signed ones must carry a date within MaxSkew of now.
-// An X-Amz-Content-Sha256 header, if present, must equal payloadSHA256.
+// It is VerifyHeaders and Pending.Verify in one step, for callers that have the body already.
 //
 // Failures are *Error values carrying AWS's code, message and status. Only a malformed
 // payloadSHA256 (a caller bug) gives a plain error.
@@ -89,25 +84,104 @@ func (v *Verifier) Verify(r *http.Request, payloadSHA256 string) (Identity, erro
 	if !isHexSHA256(payloadSHA256) {
 		return Identity{}, fmt.Errorf("auth: payload hash %q is not a lower-case hex sha256", payloadSHA256)
 	}
-	id, err := v.verify(r, payloadSHA256)
+	p, err := v.VerifyHeaders(r)
 	if err != nil {
-		return Identity{}, err // keep a nil *Error from becoming a non-nil error
+		return Identity{}, err
 	}
-	return id, nil
+	return p.Verify(payloadSHA256)
 }
 
-func (v *Verifier) verify(r *http.Request, payloadSHA256 string) (Identity, *Error) {
+// VerifyHeaders checks everything about r's signature that does not need its body, so that a
+// request that cannot be authentic is refused before its body is read. The path is taken as it
+// came over the wire (r.RequestURI, else r.URL.EscapedPath), never the decoded r.URL.Path,
+// because that is what the client signed.
+//
+// Presigned requests (X-Amz-Algorithm in the query) are checked with UnsignedPayload and must be
+// used before X-Amz-Expires runs out; header-signed ones must carry a date within MaxSkew of now.
+// A header-signed request with an X-Amz-Content-Sha256 header is checked here against the hash
+// it claims, which Pending.Verify then compares with the body's. Without that header the
+// signature covers the body's hash, so only the credentials, date and scope can be checked
+// before the body is read: the signature itself is checked by Pending.Verify. As on AWS's
+// services other than S3, a payload is always signed: X-Amz-Content-Sha256: UNSIGNED-PAYLOAD
+// is refused.
+//
+// Failures are *Error values carrying AWS's code, message and status.
+func (v *Verifier) VerifyHeaders(r *http.Request) (*Pending, error) {
+	p, err := v.verifyHeaders(r)
+	if err != nil {
+		return nil, err // keep a nil *Error from becoming a non-nil error
+	}
+	return p, nil
+}
+
+// Pending is a request whose headers passed VerifyHeaders; Verify completes the check once the
+// body's hash is known.
+type Pending struct {
+	id Identity
+	// claimed is the payload hash the (already verified) signature covers, from the
+	// X-Amz-Content-Sha256 header; empty when the signature is still to be checked against the
+	// body's hash, or covers no payload (presigned).
+	claimed  string
+	verified bool
+	sig      signatureCheck
+}
+
+// Verify completes the verification of a request with the hex SHA-256 of the body it carried.
+// It returns who signed the request.
+func (p *Pending) Verify(payloadSHA256 string) (Identity, error) {
+	if !isHexSHA256(payloadSHA256) {
+		return Identity{}, fmt.Errorf("auth: payload hash %q is not a lower-case hex sha256", payloadSHA256)
+	}
+	if p.claimed != "" && p.claimed != payloadSHA256 {
+		return Identity{}, invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.",
+			fmt.Sprintf("header %q, body %s", p.claimed, payloadSHA256))
+	}
+	if !p.verified {
+		if e := p.sig.check(payloadSHA256); e != nil {
+			return Identity{}, e
+		}
+	}
+	return p.id, nil
+}
+
+// signatureCheck is the canonical request of a signed request but for its payload hash.
+type signatureCheck struct {
+	method, query, headers, signedHeaders string
+	uris                                  []string // the forms a client may have signed
+	key                                   []byte
+	scope                                 string
+	signedAt                              time.Time
+	signature, accessKeyID                string
+}
+
+func (c *signatureCheck) check(payload string) *Error {
+	var first, firstToSign string
+	for _, uri := range c.uris {
+		creq := canonicalRequest(c.method, uri, c.query, c.headers, c.signedHeaders, payload)
+		toSign := stringToSign(c.signedAt, c.scope, creq)
+		if hmac.Equal([]byte(signature(c.key, toSign)), []byte(c.signature)) {
+			return nil
+		}
+		if first == "" {
+			first, firstToSign = creq, toSign
+		}
+	}
+	return invalidSignature(msgSignatureMismatch,
+		fmt.Sprintf("access key %s; canonical request %q; string to sign %q", c.accessKeyID, first, firstToSign))
+}
+
+func (v *Verifier) verifyHeaders(r *http.Request) (*Pending, *Error) {
 	authz := r.Header.Values("Authorization")
 	query, _ := url.ParseQuery(r.URL.RawQuery)
 	presigned := query.Has("X-Amz-Algorithm")
 	switch {
 	case len(authz) > 0 && presigned:
-		return Identity{}, &Error{Code: CodeInvalidSignature, Status: http.StatusBadRequest,
+		return nil, &Error{Code: CodeInvalidSignature, Status: http.StatusBadRequest,
 			Message: "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."}
 	case len(authz) > 1:
-		return Identity{}, incompleteSignature("Request has more than one Authorization header.")
+		return nil, incompleteSignature("Request has more than one Authorization header.")
 	case (len(authz) == 0 || strings.TrimSpace(authz[0]) == "") && !presigned:
-		return Identity{}, missingToken()
+		return nil, missingToken()
 	}
 
 	var (
@@ -132,67 +206,72 @@ func (v *Verifier) verify(r *http.Request, payloadSHA256 string) (Identity, *Err
 		}
 	}
 	if perr != nil {
-		return Identity{}, perr
+		return nil, perr
 	}
 	signedAt, err := time.Parse(amzDateFormat, rawDate)
 	if err != nil {
-		return Identity{}, incompleteSignature(fmt.Sprintf("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", rawDate))
+		return nil, incompleteSignature(fmt.Sprintf("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", rawDate))
 	}
 	if e := v.checkTime(signedAt, presigned, query); e != nil {
-		return Identity{}, e
+		return nil, e
 	}
 	if e := p.checkSignedHeaders(); e != nil {
-		return Identity{}, e
+		return nil, e
 	}
 	if p.Algorithm != algorithm {
-		return Identity{}, incompleteSignature(fmt.Sprintf("Unsupported AWS 'algorithm': '%s' (only AWS4-HMAC-SHA256 for now). ", p.Algorithm))
+		return nil, incompleteSignature(fmt.Sprintf("Unsupported AWS 'algorithm': '%s' (only AWS4-HMAC-SHA256 for now). ", p.Algorithm))
 	}
 	sc, e := parseScope(p.Credential)
 	if e != nil {
-		return Identity{}, e
+		return nil, e
 	}
 	if e := v.checkScope(sc, signedAt); e != nil {
-		return Identity{}, e
+		return nil, e
 	}
 	secret, ok := v.cfg.Credentials.Secret(sc.AccessKeyID)
 	if !ok {
-		return Identity{}, unrecognizedClient("unknown access key " + sc.AccessKeyID)
+		return nil, unrecognizedClient("unknown access key " + sc.AccessKeyID)
 	}
 	// Nimbus issues no temporary credentials, so a session token can only be stale or forged;
 	// AWS refuses a long-term key presented with one the same way.
 	if r.Header.Get("X-Amz-Security-Token") != "" || query.Get("X-Amz-Security-Token") != "" {
-		return Identity{}, unrecognizedClient("session token sent with long-term key " + sc.AccessKeyID)
+		return nil, unrecognizedClient("session token sent with long-term key " + sc.AccessKeyID)
 	}
 
-	payload := UnsignedPayload
-	if !presigned {
-		payload = payloadSHA256
-		if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payloadSHA256 {
-			return Identity{}, invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.",
-				fmt.Sprintf("header %q, body %s", claimed, payloadSHA256))
-		}
-	}
 	skip := ""
 	if presigned {
 		skip = "X-Amz-Signature"
 	}
-	cq := canonicalQuery(query, skip)
-	ch := canonicalHeaders(r, p.Headers)
-	scopeStr := credentialScope(sc.Date, sc.Region, sc.Service)
-	key := v.keys.get(secret, sc.Date, sc.Region, sc.Service)
-	var first, firstToSign string
-	for _, uri := range canonicalURIs(wirePath(r), sc.Service) {
-		creq := canonicalRequest(r.Method, uri, cq, ch, p.SignedHeaders, payload)
-		toSign := stringToSign(signedAt, scopeStr, creq)
-		if hmac.Equal([]byte(signature(key, toSign)), []byte(p.Signature)) {
-			return Identity{AccessKeyID: sc.AccessKeyID, Region: sc.Region, Service: sc.Service, SignedAt: signedAt, Presigned: presigned}, nil
-		}
-		if first == "" {
-			first, firstToSign = creq, toSign
-		}
+	pending := &Pending{
+		id: Identity{AccessKeyID: sc.AccessKeyID, Region: sc.Region, Service: sc.Service, SignedAt: signedAt, Presigned: presigned},
+		sig: signatureCheck{
+			method: r.Method, query: canonicalQuery(query, skip), headers: canonicalHeaders(r, p.Headers),
+			signedHeaders: p.SignedHeaders, uris: canonicalURIs(wirePath(r), sc.Service),
+			key: v.keys.get(secret, sc.Date, sc.Region, sc.Service), scope: credentialScope(sc.Date, sc.Region, sc.Service),
+			signedAt: signedAt, signature: p.Signature, accessKeyID: sc.AccessKeyID,
+		},
 	}
-	return Identity{}, invalidSignature(msgSignatureMismatch,
-		fmt.Sprintf("access key %s; canonical request %q; string to sign %q", sc.AccessKeyID, first, firstToSign))
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	switch {
+	case presigned:
+		// A presigned URL covers method, path, query and host, not a body.
+		if e := pending.sig.check(UnsignedPayload); e != nil {
+			return nil, e
+		}
+		pending.verified = true
+	case claimed == "":
+		// The signature covers the body's hash: Pending.Verify checks it.
+	case isHexSHA256(claimed):
+		if e := pending.sig.check(claimed); e != nil {
+			return nil, e
+		}
+		pending.claimed, pending.verified = claimed, true
+	default:
+		// UNSIGNED-PAYLOAD, or anything else that no body hashes to: services other than S3
+		// sign the payload, so the client's signature cannot match.
+		return nil, invalidSignature(msgSignatureMismatch, fmt.Sprintf("access key %s; x-amz-content-sha256 %q is not a payload hash", sc.AccessKeyID, claimed))
+	}
+	return pending, nil
 }
 
 // checkTime enforces the clock-skew window, and for presigned URLs their expiry.
