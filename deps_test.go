@@ -57,10 +57,13 @@ var forbidden = map[string][]string{
 	"internal/logs":       {"internal/"},
 	"internal/codezip":    {"internal/"},
 	"internal/auth":       {"internal/"},
+	"internal/httplimit":  {"internal/"},
 	// The invoker is scheduling logic; what it schedules is behind its interfaces.
 	"internal/invoker": {"internal/api", "internal/store", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	// The API reaches functions only through its Catalog and Invoker interfaces.
 	"internal/api":   {"internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/natsd"},
+	// The async queue reaches functions through its Functions and Invoker interfaces.
+	"internal/async": {"internal/api", "internal/store", "internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	"internal/store": {"internal/api", "internal/invoker", "internal/environment", "internal/sandbox"},
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -249,6 +251,11 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		{"unknown runtime", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = "cobol1.0" }, "InvalidParameterValueException", "Member must satisfy enum value set"},
 		{"no handler", func(in *lambdasdk.CreateFunctionInput) { in.Handler = nil }, "InvalidParameterValueException", "Handler"},
 		{"handler with space", func(in *lambdasdk.CreateFunctionInput) { in.Handler = aws.String("a b") }, "ValidationException", "handler"},
+		// A NUL cannot reach a process: accepted, it made every invocation fail with a 500.
+		{"NUL in handler", func(in *lambdasdk.CreateFunctionInput) { in.Handler = aws.String("lambda_function.handler\x00") }, "ValidationException", "handler"},
+		{"NUL in env value", func(in *lambdasdk.CreateFunctionInput) {
+			in.Environment = &types.Environment{Variables: map[string]string{"GREETING": "hi\x00there"}}
+		}, "InvalidParameterValueException", "NUL character"},
 		{"long description", func(in *lambdasdk.CreateFunctionInput) { in.Description = aws.String(strings.Repeat("d", 257)) }, "ValidationException", "description"},
 		{"reserved env", func(in *lambdasdk.CreateFunctionInput) {
 			in.Environment = &types.Environment{Variables: map[string]string{"AWS_REGION": "x"}}
@@ -331,6 +338,43 @@ func TestAuthenticationRefusals(t *testing.T) {
 	}
 	if _, err := s.client().ListFunctions(ctx, &lambdasdk.ListFunctionsInput{}); err != nil {
 		t.Errorf("ListFunctions with the admin key = %v", err)
+	}
+}
+
+// TestSignatureScopeIsChecked signs with the right key for the wrong region or the wrong
+// service: each API accepts only its own service's signing name, in the server's region.
+func TestSignatureScopeIsChecked(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider(s.key.AccessKeyID, s.key.SecretAccessKey, "")
+	lambdaClient := func(region string, opts ...func(*lambdasdk.Options)) *lambdasdk.Client {
+		opts = append(opts, func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+		return lambdasdk.NewFromConfig(aws.Config{Region: region, Credentials: creds}, opts...)
+	}
+	logsClient := func(opts ...func(*cwl.Options)) *cwl.Client {
+		opts = append(opts, func(o *cwl.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+		return cwl.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: creds}, opts...)
+	}
+	wantRefusal := func(what string, err error, msg string) {
+		t.Helper()
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSignatureException" || ae.ErrorMessage() != msg {
+			t.Errorf("%s = %v, want InvalidSignatureException %q", what, err, msg)
+		}
+	}
+	_, err := lambdaClient("eu-west-1").ListFunctions(ctx, &lambdasdk.ListFunctionsInput{})
+	wantRefusal("ListFunctions signed for eu-west-1", err, "Credential should be scoped to a valid region, not 'eu-west-1'. ")
+	for _, service := range []string{"s3", "iam", "logs"} {
+		_, err = lambdaClient("us-east-1", lambdasdk.WithSigV4SigningName(service)).ListFunctions(ctx, &lambdasdk.ListFunctionsInput{})
+		wantRefusal("ListFunctions signed for "+service, err, "Credential should be scoped to correct service: 'lambda'. ")
+	}
+	_, err = logsClient(cwl.WithSigV4SigningName("lambda")).DescribeLogGroups(ctx, &cwl.DescribeLogGroupsInput{})
+	wantRefusal("DescribeLogGroups signed for lambda", err, "Credential should be scoped to correct service: 'logs'. ")
+	if _, err := lambdaClient("us-east-1").ListFunctions(ctx, &lambdasdk.ListFunctionsInput{}); err != nil {
+		t.Errorf("ListFunctions signed for lambda in us-east-1 = %v", err)
+	}
+	if _, err := logsClient().DescribeLogGroups(ctx, &cwl.DescribeLogGroupsInput{}); err != nil {
+		t.Errorf("DescribeLogGroups signed for logs = %v", err)
 	}
 }
 

@@ -11,11 +11,12 @@ var clientFlags = []string{"endpoint", "region", "data-dir", "output"}
 
 // commands lists the subcommands for shell completion.
 var commands = []cli.Command{
-	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "access-log", "v"}},
+	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "async-concurrency", "async-per-function", "async-time-scale", "access-log", "v"}},
 	{Name: "deploy", Help: "create or update a function from a directory or zip", Args: "path",
 		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description", "no-deps"}, clientFlags...)},
 	{Name: "invoke", Help: "invoke a function and print its response", Args: "function",
-		Flags: append([]string{"payload", "qualifier", "logs"}, clientFlags...)},
+		Flags: append([]string{"payload", "qualifier", "logs", "async"}, clientFlags...)},
+	{Name: "queue", Help: "show the async queue per function", Flags: clientFlags},
 	{Name: "logs", Help: "print a function's logs", Args: "function", Flags: append([]string{"follow", "since", "filter"}, clientFlags...)},
 	{Name: "ls", Help: "list functions", Flags: append([]string{"q"}, clientFlags...)},
 	{Name: "get", Help: "show a function's configuration", Args: "function", Flags: clientFlags},

@@ -393,12 +393,44 @@ func TestMemoryBudgetRefusesWith429(t *testing.T) {
 		case err == nil:
 		case errors.As(err, &tmr) && tmr.Reason == types.ThrottleReasonConcurrentInvocationLimitExceeded:
 			throttled++
+			// Issue 9, point 14: the throttle says which limit it is and how to lift it.
+			if msg := aws.ToString(tmr.Message); !strings.Contains(msg, "memory budget of 256 MB") || !strings.Contains(msg, "--memory-budget") {
+				t.Errorf("429 message %q does not name the memory budget and its flag", msg)
+			}
 		default:
 			t.Errorf("Invoke = %v", err)
 		}
 	}
 	if throttled != 1 {
 		t.Errorf("%d of 3 invokes were throttled on a node with room for 2, want 1", throttled)
+	}
+
+	// The account's concurrency is what the budget holds, not a figure no invocation reaches.
+	ctx := context.Background()
+	settings, err := c.GetAccountSettings(ctx, &lambdasdk.GetAccountSettingsInput{})
+	if err != nil || settings.AccountLimit.ConcurrentExecutions != 2 || aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions) != 2 {
+		t.Errorf("GetAccountSettings on a 256 MB node = %+v, %v; want ConcurrentExecutions 2", settings.AccountLimit, err)
+	}
+
+	// A function that could never fit is refused when it is configured, not throttled forever.
+	wantTooBig := func(op string, err error) {
+		t.Helper()
+		var invalid *types.InvalidParameterValueException
+		if !errors.As(err, &invalid) || !strings.Contains(aws.ToString(invalid.Message), "memory budget of 256 MB") ||
+			!strings.Contains(aws.ToString(invalid.Message), "--memory-budget") {
+			t.Errorf("%s with MemorySize 512 on a 256 MB node = %v, want InvalidParameterValueException naming the budget", op, err)
+		}
+	}
+	_, err = c.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("too-big"), Runtime: types.RuntimeProvidedal2023,
+		Role: aws.String("arn:aws:iam::000000000000:role/r"), Handler: aws.String("bootstrap"), Code: codeOf(goFunction(t)), MemorySize: aws.Int32(512)})
+	wantTooBig("CreateFunction", err)
+	_, err = c.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{FunctionName: aws.String("budget"), MemorySize: aws.Int32(512)})
+	wantTooBig("UpdateFunctionConfiguration", err)
+	if _, err := c.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("too-big")}); err == nil {
+		t.Error("the refused function exists")
+	}
+	if out := invoke(t, c, "budget", `{"action":"hello","name":"fits"}`); out.FunctionError != nil {
+		t.Errorf("Invoke after the refused update = %s", out.Payload)
 	}
 }
 
@@ -466,7 +498,9 @@ func TestUpdateRetiresWarmEnvironments(t *testing.T) {
 // the function, 1 lets one invocation run at a time.
 func TestReservedConcurrency(t *testing.T) {
 	requireRoot(t)
-	s := startServer(t, "")
+	// A budget that holds 1,000 environments of 128 MB gives the node Lambda's default
+	// account concurrency, and so Lambda's minimum of 100 unreserved.
+	s := startServer(t, "", "--memory-budget", "128000")
 	c := s.client()
 	ctx := context.Background()
 	createGo(t, c, "capped", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(10) })

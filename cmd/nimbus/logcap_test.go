@@ -26,7 +26,8 @@ def handler(event, context):
 // most that much, dropping the oldest lines, and the newest stay readable.
 func TestLogStoreIsCapped(t *testing.T) {
 	requireRoot(t)
-	s := startServer(t, "", "--log-max-mb", "2")
+	// 10 MB in a few seconds is over the default log rate, which other tests cover.
+	s := startServer(t, "", "--log-max-mb", "2", "--log-rate-kb", "1000000")
 	c := s.client()
 	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("flood"), Runtime: pythonRuntime(t), MemorySize: aws.Int32(512),
 		Handler: aws.String("app.handler"), Code: codeOf(zipOf(t, map[string]string{"app.py": floodPython}))})

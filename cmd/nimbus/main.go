@@ -41,7 +41,8 @@ const usage = `Nimbus runs AWS Lambda functions on your own machines.
 Usage:
   nimbus server [flags]          start the server (Lambda and CloudWatch Logs APIs, invoker, store)
   nimbus deploy PATH [flags]     create or update a function from a directory or a zip
-  nimbus invoke NAME [flags]     invoke a function and print its response
+  nimbus invoke NAME [flags]     invoke a function and print its response (--async: queue it)
+  nimbus queue                   show the async queue: events waiting per function, oldest age
   nimbus logs NAME [-f]          print a function's logs (--follow to keep printing)
   nimbus ls                      list functions
   nimbus get NAME                show a function's configuration
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDeploy(ctx, args[1:], stdin, stdout, stderr)
 	case "invoke":
 		return runInvoke(ctx, args[1:], stdin, stdout, stderr)
+	case "queue":
+		return runQueue(ctx, args[1:], stdin, stdout, stderr)
 	case "logs":
 		return runLogs(ctx, args[1:], stdin, stdout, stderr)
 	case "ls", "list":

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nimbusfaas/nimbus/internal/api"
+	"github.com/nimbusfaas/nimbus/internal/async"
 	"github.com/nimbusfaas/nimbus/internal/auth"
 	"github.com/nimbusfaas/nimbus/internal/environment"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
@@ -40,9 +41,16 @@ const defaultListen = "127.0.0.1:9320"
 
 type serverFlags struct {
 	listen, dataDir, region, accountID, natsURL, natsListen string
-	memoryBudgetMB, logMaxMB                                int
+	memoryBudgetMB, logMaxMB, logRateKB                     int
 	keepWarm, logRetention                                  time.Duration
 	verbose, accessLog                                      bool
+	async                                                   asyncFlags
+}
+
+// asyncFlags configure the asynchronous invocation queue.
+type asyncFlags struct {
+	concurrency, perFunction int
+	timeScale                float64
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -58,14 +66,21 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.DurationVar(&f.keepWarm, "keep-warm", 10*time.Minute, "how long an idle environment is kept for reuse")
 	fs.DurationVar(&f.logRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	fs.IntVar(&f.logMaxMB, "log-max-mb", 2048, "the most disk (MB) function logs may take; the oldest go first")
+	fs.IntVar(&f.logRateKB, "log-rate-kb", logs.DefaultRateBytes>>10, "the log rate (KB a second, bursts of 4x) of one execution environment; output beyond it is dropped with a marker")
 	fs.BoolVar(&f.verbose, "v", false, "log debug details")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every request at INFO (method, path, status, time, error type)")
+	fs.IntVar(&f.async.concurrency, "async-concurrency", 64, "asynchronous invocations this node runs at once")
+	fs.IntVar(&f.async.perFunction, "async-per-function", 0, "asynchronous invocations of one function this node runs at once (default: half of --async-concurrency)")
+	fs.Float64Var(&f.async.timeScale, "async-time-scale", 1, "multiply the async retry delays (1 and 2 min), throttle backoff and MaximumEventAgeInSeconds by this (tests use 0.01)")
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return f, exitError(2)
+	}
+	if f.logRateKB < 1 {
+		return f, fmt.Errorf("--log-rate-kb must be at least 1, not %d", f.logRateKB)
 	}
 	if f.logMaxMB < 1 {
 		return f, fmt.Errorf("--log-max-mb must be at least 1, not %d", f.logMaxMB)
@@ -123,8 +138,16 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	logSvc, err := logs.New(ctx, logs.Config{JetStream: nc.JetStream(), MaxAge: f.logRetention,
-		MaxBytes: int64(f.logMaxMB) << 20, Logger: log})
+	// Function logs get a NATS connection of their own: a flood of them, or a large read,
+	// then queues there and never in front of the catalog's and the invoker's requests.
+	logsNC, logsJS, err := nc.Connect("nimbus-logs")
+	if err != nil {
+		return err
+	}
+	defer logsNC.Close() // after logSvc.Close, which stores what is queued
+	logSvc, err := logs.New(ctx, logs.Config{JetStream: logsJS, MaxAge: f.logRetention,
+		MaxBytes: int64(f.logMaxMB) << 20, RateBytes: int64(f.logRateKB) << 10, BurstBytes: 4 * int64(f.logRateKB) << 10,
+		Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the log store: %w", err)
 	}
@@ -174,13 +197,20 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 		// Environments of an updated or deleted function go at once, on every node.
 		defer st.Catalog().Subscribe(func(ev store.Event) { inv.Retire(ev.Name, ev.Function) })()
 	}
-	go sweepCode(ctx, st, log)
+	go sweepCode(ctx, st, code, log)
+
+	queue, err := startAsync(ctx, f, nc, st, inv, loc, log)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
 
 	key, err := auth.LoadOrCreateAdmin(f.dataDir)
 	if err != nil {
 		return fmt.Errorf("loading the admin key: %w", err)
 	}
-	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key)})
+	// Each API accepts only signatures scoped to this server's region and to its own service.
+	verifier, err := auth.NewVerifier(auth.Config{Credentials: auth.NewCredentials(key), Region: f.region})
 	if err != nil {
 		return err
 	}
@@ -192,10 +222,11 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 			_, err := code.Put(ctx, zip)
 			return err
 		},
-		Auth:     verifier,
+		Auth:     verifier.ForService("lambda"),
 		CodeKey:  key,
 		Location: loc,
 		Invoker:  invokerOrNil(inv),
+		Async:    queue,
 		Logger:   log,
 	})
 	apiServer.ActivatePending()
@@ -208,7 +239,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	if err := writeServerInfo(f.dataDir, serverInfo{Endpoint: endpoint, Region: f.region, AccountID: f.accountID, PID: os.Getpid()}); err != nil {
 		return err
 	}
-	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier, Region: f.region, AccountID: f.accountID,
+	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
 	handler := edge(apiServer, logsAPI)
 	if f.accessLog {
@@ -232,6 +263,36 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 		return err
 	}
 	return nil
+}
+
+// startAsync opens the asynchronous invocation queue and, when this node runs functions,
+// starts its workers.
+func startAsync(ctx context.Context, f serverFlags, nc *natsd.Server, st *store.Store, inv *invoker.Invoker, loc lambda.Location, log *slog.Logger) (*async.Queue, error) {
+	if f.async.timeScale <= 0 {
+		return nil, fmt.Errorf("--async-time-scale must be above 0, not %g", f.async.timeScale)
+	}
+	cfg := async.Config{
+		JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: st.Catalog(), Location: loc,
+		Concurrency: f.async.concurrency, PerFunction: f.async.perFunction, TimeScale: f.async.timeScale,
+		Logger: log,
+	}
+	if f.async.timeScale < 1 {
+		// Scaled-down tests also want a crashed node's events back sooner.
+		cfg.AckWait = max(2*time.Second, time.Duration(float64(30*time.Second)*f.async.timeScale))
+		cfg.ScanInterval = time.Second
+	}
+	if inv != nil {
+		cfg.Invoker = inv
+	}
+	q, err := async.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the async queue: %w", err)
+	}
+	if err := q.Start(); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
 }
 
 // shareSmallMachine leaves one of a two-CPU machine's CPUs to the functions, unless
@@ -284,8 +345,9 @@ func defaultMemoryBudgetMB() int {
 	return kb / 1024 / 2
 }
 
-// sweepCode deletes code that no function uses any more, every few minutes.
-func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+// sweepCode deletes code that no function uses any more, every few minutes: the zips in the
+// store, and this node's extracted trees that no environment runs on.
+func sweepCode(ctx context.Context, st *store.Store, cache *store.CodeCache, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -295,6 +357,9 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 			if _, err := st.SweepCode(ctx, store.DefaultCodeMinAge); err != nil {
 				log.Warn("sweeping unused code", "err", err)
+			}
+			if _, err := cache.Reclaim(store.DefaultCodeMinAge, st.Catalog().CodeRefs); err != nil {
+				log.Warn("reclaiming unused code trees", "err", err)
 			}
 		}
 	}

@@ -12,6 +12,14 @@ import (
 // reservation: reservations may not take the account below it.
 const minUnreservedConcurrency = 100
 
+// minUnreserved is what reservations must leave to functions without one on a node that runs
+// limit invocations at once: Lambda's 100, which is a tenth of its default 1,000, or a tenth
+// of a smaller node's limit (one whose memory budget holds fewer environments), so that
+// reserved concurrency stays usable there.
+func minUnreserved(limit int) int {
+	return min(minUnreservedConcurrency, limit/10)
+}
+
 // defaultConcurrencyLimit is Lambda's default account concurrency, reported when this node
 // runs no invoker (it cannot sandbox functions).
 const defaultConcurrencyLimit = 1000
@@ -70,8 +78,9 @@ func (s *Server) putFunctionConcurrency(w http.ResponseWriter, r *http.Request, 
 	if fn, ok := s.fns.Lookup(name); ok && fn.ReservedConcurrency != nil {
 		others -= *fn.ReservedConcurrency
 	}
-	if s.concurrencyLimit()-others-*n < minUnreservedConcurrency {
-		return lambda.InvalidParameter("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minUnreservedConcurrency)
+	limit := s.concurrencyLimit()
+	if least := minUnreserved(limit); limit-others-*n < least {
+		return lambda.InvalidParameter("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", least)
 	}
 	if err := s.setReservedConcurrency(r, name, n); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 var capitalMessage = map[string]bool{
 	lambda.CodeResourceNotFound: true,
 	lambda.CodeService:          true,
+	codeSerialization:           true, // not modelled; Lambda sends {"Message":"STRING_VALUE can not be converted to an Integer"}
 }
 
 // writeError renders err as Lambda does: X-Amzn-ErrorType, a JSON body with Type and the

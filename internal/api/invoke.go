@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +14,9 @@ type Invoker interface {
 	Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error)
 	// ConcurrencyLimit is the number of environments this node can run at once.
 	ConcurrencyLimit() int
+	// MemoryBudgetMB is the memory this node gives environments in total: a function with
+	// more than that could never run.
+	MemoryBudgetMB() int
 }
 
 // maxClientContext is the largest X-Amz-Client-Context Lambda accepts, in base64 bytes.
@@ -27,9 +29,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 	}
 	invType := r.Header.Get("X-Amz-Invocation-Type")
 	switch invType {
-	case "", lambda.InvocationRequestResponse, lambda.InvocationDryRun:
-	case lambda.InvocationEvent:
-		return lambda.InvalidParameter("Asynchronous invocation (InvocationType Event) is not available on this Nimbus server yet; invoke with RequestResponse.")
+	case "", lambda.InvocationRequestResponse, lambda.InvocationDryRun, lambda.InvocationEvent:
 	default:
 		return validationError(invType, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
 	}
@@ -40,11 +40,12 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 	if fn.State != lambda.StateActive {
 		return lambda.Conflict("The operation cannot be performed at this time. The function is currently in the following state: %s", fn.State)
 	}
-	payload := body
-	if len(bytes.TrimSpace(payload)) == 0 {
-		payload = []byte("{}")
-	} else if !json.Valid(payload) {
-		return lambda.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: the payload is not a valid JSON document")
+	if invType == lambda.InvocationEvent && len(body) > lambda.MaxAsyncPayload {
+		return asyncTooLarge(len(body))
+	}
+	payload, err := invokePayload(body)
+	if err != nil {
+		return err
 	}
 	var clientContext string
 	if cc := r.Header.Get("X-Amz-Client-Context"); cc != "" {
@@ -56,6 +57,14 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 			return lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
 		}
 		clientContext = string(raw)
+	}
+	if invType == lambda.InvocationEvent {
+		// Stored before the answer: a 202 is a promise the event runs.
+		if err := s.enqueue(w, r, fn, ref, payload, clientContext); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return nil
 	}
 	w.Header().Set("X-Amz-Executed-Version", lambda.VersionLatest)
 	if invType == lambda.InvocationDryRun {

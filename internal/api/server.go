@@ -70,6 +70,8 @@ type Config struct {
 	Location lambda.Location
 	// Invoker runs functions; nil answers Invoke with ServiceException.
 	Invoker Invoker
+	// Async queues asynchronous invocations; nil answers them with ServiceException.
+	Async AsyncQueue
 	// CodeKey signs the presigned Code.Location URLs of GetFunction; Auth must accept it.
 	CodeKey auth.Key
 	// Logger defaults to slog.Default().
@@ -87,6 +89,7 @@ type Server struct {
 	auth     Authenticator
 	loc      lambda.Location
 	invoker  Invoker
+	async    AsyncQueue
 	codeKey  auth.Key
 	log      *slog.Logger
 	now      func() time.Time
@@ -97,7 +100,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		catalog: cfg.Catalog, fns: cfg.Functions, runtimes: cfg.Runtimes, prepare: cfg.PrepareCode, auth: cfg.Auth,
-		loc: cfg.Location, invoker: cfg.Invoker, codeKey: cfg.CodeKey, log: cfg.Logger, now: cfg.Now,
+		loc: cfg.Location, invoker: cfg.Invoker, async: cfg.Async, codeKey: cfg.CodeKey, log: cfg.Logger, now: cfg.Now,
 		mux: http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -131,6 +134,14 @@ func (s *Server) routes() {
 	s.handle("PUT /2017-10-31/functions/{name}/concurrency", "PutFunctionConcurrency", smallBody, s.putFunctionConcurrency)
 	s.handle("GET /2019-09-30/functions/{name}/concurrency", "GetFunctionConcurrency", 0, s.getFunctionConcurrency)
 	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", "DeleteFunctionConcurrency", 0, s.deleteFunctionConcurrency)
+	s.handle("POST /2014-11-13/functions/{name}/invoke-async", "InvokeAsync", lambda.MaxInvokeAsyncPayload, s.invokeAsync)
+	s.handle("PUT /2019-09-25/functions/{name}/event-invoke-config", "PutFunctionEventInvokeConfig", smallBody, s.putFunctionEventInvokeConfig)
+	s.handle("POST /2019-09-25/functions/{name}/event-invoke-config", "UpdateFunctionEventInvokeConfig", smallBody, s.updateFunctionEventInvokeConfig)
+	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", "GetFunctionEventInvokeConfig", 0, s.getFunctionEventInvokeConfig)
+	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", "DeleteFunctionEventInvokeConfig", 0, s.deleteFunctionEventInvokeConfig)
+	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config/list", "ListFunctionEventInvokeConfigs", 0, s.listFunctionEventInvokeConfigs)
+	// Nimbus's own: the asynchronous queue's backlog (nimbus queue).
+	s.handle("GET /nimbus/async-queue", "NimbusAsyncQueue", 0, s.asyncQueueStatus)
 	s.handle("GET /2016-08-19/account-settings", "GetAccountSettings", 0, s.getAccountSettings)
 	s.handle("POST /2017-03-31/tags/{arn}", "TagResource", smallBody, s.tagResource)
 	s.handle("GET /2017-03-31/tags/{arn}", "ListTags", 0, s.listTags)
@@ -205,9 +216,9 @@ func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return lambda.Validation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be of type %s", te.Field, te.Type)
+			return serializationError(typeMismatch(body, te))
 		}
-		return &lambda.Error{Code: "SerializationException", Status: http.StatusBadRequest, Message: "Could not parse request body into json: " + err.Error()}
+		return serializationError("Could not parse request body into json: " + err.Error())
 	}
 	return nil
 }

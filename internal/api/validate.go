@@ -42,6 +42,11 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 		}
 		return validationError(fn.MemorySize, "memorySize", fmt.Sprintf("Member must have value less than or equal to %d", lambda.MaxMemoryMB))
 	}
+	if s.invoker != nil && fn.MemorySize > s.invoker.MemoryBudgetMB() {
+		// Refused now rather than throttled forever at every Invoke.
+		return lambda.InvalidParameter("MemorySize %d MB is more than this node's whole memory budget of %d MB (the server's --memory-budget): the function could never run. Lower MemorySize or raise --memory-budget.",
+			fn.MemorySize, s.invoker.MemoryBudgetMB())
+	}
 	if fn.Timeout < lambda.MinTimeoutSeconds {
 		return validationError(fn.Timeout, "timeout", "Member must have value greater than or equal to 1")
 	}
@@ -57,7 +62,9 @@ func (s *Server) validateSettings(fn *lambda.Function) error {
 	if fn.Handler == "" {
 		return lambda.InvalidParameter("Handler is required for a function with a Zip package type.")
 	}
-	if len(fn.Handler) > lambda.MaxHandler || !handlerRE.MatchString(fn.Handler) {
+	// A NUL passes Lambda's pattern but cannot reach a process: execve ends strings at NUL, so
+	// every cold start would fail. It is refused as not matching, the closest Lambda message.
+	if len(fn.Handler) > lambda.MaxHandler || !handlerRE.MatchString(fn.Handler) || strings.ContainsRune(fn.Handler, 0) {
 		return validationError(fn.Handler, "handler", `Member must satisfy regular expression pattern: [^\s]+`)
 	}
 	if fn.Runtime == "" {
@@ -95,6 +102,17 @@ func validateEnvironment(vars map[string]string) error {
 	}
 	if len(reserved) > 0 {
 		return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ","))
+	}
+	// A process environment cannot hold a NUL (execve ends each string there), so a value with
+	// one would make every start of the function fail. Values are sensitive: only keys are named.
+	var withNUL []string
+	for _, k := range names {
+		if strings.ContainsRune(vars[k], 0) {
+			withNUL = append(withNUL, k)
+		}
+	}
+	if len(withNUL) > 0 {
+		return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contain a NUL character, which an environment variable cannot hold. Keys whose values contain one: %s", strings.Join(withNUL, ","))
 	}
 	// Lambda measures the JSON of the variables map against 4 KB.
 	measured, _ := json.Marshal(vars)
@@ -154,7 +172,7 @@ func (u *unsupportedSettings) check(name string) error {
 		return lambda.InvalidParameter("VpcConfig is not available on this Nimbus server: every function runs in a network namespace of its own.")
 	}
 	if d := u.DeadLetterConfig; d != nil && d.TargetArn != "" {
-		return lambda.InvalidParameter("DeadLetterConfig is not available on this Nimbus server yet: it applies to asynchronous invocations, which are not available either.")
+		return lambda.InvalidParameter("DeadLetterConfig is not available on this Nimbus server yet: a dead-letter queue is an SQS queue or SNS topic, and Nimbus has neither. Keep failed events with an OnFailure destination (PutFunctionEventInvokeConfig) instead.")
 	}
 	if len(u.FileSystemConfigs) > 0 {
 		return lambda.InvalidParameter("FileSystemConfigs are not available on this Nimbus server.")

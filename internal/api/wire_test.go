@@ -47,9 +47,9 @@ func newWireServer(t *testing.T) *httptest.Server {
 			return err
 		},
 		Location: lambda.Location{Region: "us-east-1", AccountID: "000000000000"},
-		// A node whose memory budget holds no 128 MB environment: every invocation is refused,
-		// before anything would be launched.
-		Invoker: invoker.New(invoker.Config{MemoryBudgetMB: 64}),
+		// A node whose only environment is reserved by some other function: every invocation
+		// of f is refused, before anything would be launched.
+		Invoker: invoker.New(invoker.Config{MaxEnvironments: 1, Reserved: func() int { return 1 }}),
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -135,4 +135,74 @@ func indent(t *testing.T, body []byte) string {
 		return string(body)
 	}
 	return out.String() + "\n"
+}
+
+// TestRefusedBeforeTheSandbox sends inputs that a process cannot be started with (a NUL in the
+// handler or in an environment variable) and members of the wrong JSON type: each is refused
+// with Lambda's error, and no message names a Go type.
+func TestRefusedBeforeTheSandbox(t *testing.T) {
+	srv := newWireServer(t)
+	const zip = `"Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}`
+	create := func(members string) string {
+		return `{"FunctionName":"f","Runtime":"python3.11","Role":"arn:aws:iam::000000000000:role/r",` + zip + `,` + members + `}`
+	}
+	tests := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantCode, wantMsg        string
+	}{
+		{"NUL in handler", "POST", "/2015-03-31/functions", create(`"Handler":"a.b\u0000c"`),
+			400, "ValidationException", `at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\s]+`},
+		{"NUL in env value", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Environment":{"Variables":{"OK":"x","BAD":"a\u0000b"}}`),
+			400, "InvalidParameterValueException", "contain a NUL character, which an environment variable cannot hold. Keys whose values contain one: BAD"},
+		{"NUL in env key", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Environment":{"Variables":{"B\u0000D":"x"}}`),
+			400, "ValidationException", "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+"},
+		{"string for an integer", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Timeout":"5"`),
+			400, "SerializationException", "STRING_VALUE can not be converted to an Integer"},
+		{"number for a string", "POST", "/2015-03-31/functions", create(`"Handler":5`),
+			400, "SerializationException", "NUMBER_VALUE can not be converted to a String"},
+		{"boolean for a string", "POST", "/2015-03-31/functions", create(`"Handler":true`),
+			400, "SerializationException", "TRUE_VALUE can not be converted to a String"},
+		{"string for a boolean", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Publish":"yes"`),
+			400, "SerializationException", "STRING_VALUE can not be converted to a Boolean"},
+		{"list for a map", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Environment":{"Variables":[]}`),
+			400, "SerializationException", "Start of list found where not expected"},
+		{"scalar for a structure", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Environment":"x"`),
+			400, "SerializationException", "Expected null"},
+		{"body not an object", "POST", "/2015-03-31/functions", `[1]`,
+			400, "SerializationException", "Start of list found where not expected"},
+		{"object for a list", "POST", "/2015-03-31/functions", create(`"Handler":"a.b","Architectures":{}`),
+			400, "SerializationException", "Start of structure or map found where not expected."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(t, srv, tt.method, tt.path, tt.body)
+			body, _ := io.ReadAll(resp.Body)
+			var e map[string]string
+			json.Unmarshal(body, &e)
+			msg := e["message"] + e["Message"]
+			if resp.StatusCode != tt.wantStatus || resp.Header.Get("X-Amzn-ErrorType") != tt.wantCode || !strings.Contains(msg, tt.wantMsg) {
+				t.Errorf("%s %s = %d %s %s, want %d %s containing %q", tt.method, tt.path, resp.StatusCode,
+					resp.Header.Get("X-Amzn-ErrorType"), body, tt.wantStatus, tt.wantCode, tt.wantMsg)
+			}
+			if strings.Contains(msg, "api.") || strings.Contains(msg, "json:") || strings.Contains(msg, "Go ") {
+				t.Errorf("message %q names Go internals", msg)
+			}
+		})
+	}
+	// The same checks guard UpdateFunctionConfiguration.
+	if resp := do(t, srv, "POST", "/2015-03-31/functions", create(`"Handler":"a.b"`)); resp.StatusCode != 201 {
+		t.Fatalf("CreateFunction = %d", resp.StatusCode)
+	}
+	waitActive(t, srv)
+	for body, want := range map[string]string{
+		`{"Handler":"a\u0000b"}`:                         "ValidationException",
+		`{"Environment":{"Variables":{"KEY":"\u0000"}}}`: "InvalidParameterValueException",
+		`{"MemorySize":"128"}`:                           "SerializationException",
+	} {
+		resp := do(t, srv, "PUT", "/2015-03-31/functions/f/configuration", body)
+		if got := resp.Header.Get("X-Amzn-ErrorType"); resp.StatusCode != 400 || got != want {
+			t.Errorf("UpdateFunctionConfiguration(%s) = %d %s, want 400 %s", body, resp.StatusCode, got, want)
+		}
+	}
 }

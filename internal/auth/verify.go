@@ -44,7 +44,7 @@ type Identity struct {
 // Verifier checks SigV4 signatures against a set of credentials.
 type Verifier struct {
 	cfg  Config
-	keys signingKeyCache
+	keys *signingKeyCache
 }
 
 // NewVerifier returns a Verifier; it fails only if cfg has no Credentials.
@@ -58,7 +58,17 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = 5 * time.Minute
 	}
-	return &Verifier{cfg: cfg}, nil
+	return &Verifier{cfg: cfg, keys: &signingKeyCache{}}, nil
+}
+
+// ForService returns a Verifier that accepts only signatures scoped to service, the signing
+// name of the service the request is routed to ("lambda", "logs"); others are refused with
+// AWS's "Credential should be scoped to correct service" message. It shares v's credentials,
+// region, clock and signing-key cache.
+func (v *Verifier) ForService(service string) *Verifier {
+	cfg := v.cfg
+	cfg.Services = []string{service}
+	return &Verifier{cfg: cfg, keys: v.keys}
 }
 
 // maxPresignExpiry is SigV4's longest presigned-URL lifetime (seven days), as S3 enforces it.
@@ -226,7 +236,9 @@ func skewString(d time.Duration) string {
 }
 
 // checkScope compares the credential scope with the request date and the configured region and
-// services, reporting every mismatch at once as AWS does.
+// services, reporting every mismatch at once as AWS does: each of AWS's messages ends in ". ",
+// so the whole message keeps a trailing space ("Credential should be scoped to correct service:
+// 'lambda'. ", as real services send it).
 func (v *Verifier) checkScope(sc scope, signedAt time.Time) *Error {
 	var msgs []string
 	if v.cfg.Region != "" && sc.Region != v.cfg.Region {
@@ -246,7 +258,7 @@ func (v *Verifier) checkScope(sc scope, signedAt time.Time) *Error {
 		msgs = append(msgs, "Credential should be scoped to a valid region and service.")
 	}
 	if len(msgs) > 0 {
-		return invalidSignature(strings.Join(msgs, " "), "")
+		return invalidSignature(strings.Join(msgs, " ")+" ", fmt.Sprintf("credential scope %s/%s/%s/%s", sc.Date, sc.Region, sc.Service, sc.Terminator))
 	}
 	return nil
 }

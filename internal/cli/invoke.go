@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/middleware"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -24,6 +25,8 @@ type InvokeOptions struct {
 	Payload string
 	// Logs prints the invocation's log tail to Stderr.
 	Logs bool
+	// Async queues the event (InvocationType Event) instead of waiting for the response.
+	Async bool
 }
 
 // InvokeResult is what `nimbus invoke --output json` prints.
@@ -45,6 +48,9 @@ func (a *App) Invoke(ctx context.Context, o InvokeOptions) error {
 	in := &lambdasdk.InvokeInput{FunctionName: aws.String(o.Name), Payload: payload}
 	if o.Qualifier != "" {
 		in.Qualifier = aws.String(o.Qualifier)
+	}
+	if o.Async {
+		return a.invokeAsync(ctx, in)
 	}
 	if o.Logs || a.Format == JSON {
 		in.LogType = types.LogTypeTail
@@ -87,6 +93,25 @@ func (a *App) Invoke(ctx context.Context, o InvokeOptions) error {
 		fmt.Fprintln(a.Stderr, describeFunctionError(fnErr, out.Payload))
 		return ExitStatus(1)
 	}
+	return nil
+}
+
+// invokeAsync queues the event and prints its request id, which every attempt's log lines
+// carry.
+func (a *App) invokeAsync(ctx context.Context, in *lambdasdk.InvokeInput) error {
+	in.InvocationType = types.InvocationTypeEvent
+	out, err := a.Lambda.Invoke(ctx, in)
+	if err != nil {
+		return a.explain(err, "function "+aws.ToString(in.FunctionName))
+	}
+	id, _ := middleware.GetRequestIDMetadata(out.ResultMetadata)
+	if a.Format == JSON {
+		return writeJSON(a.Stdout, struct {
+			StatusCode int32  `json:"StatusCode"`
+			RequestID  string `json:"RequestId"`
+		}{out.StatusCode, id})
+	}
+	fmt.Fprintf(a.Stdout, "queued: request id %s (see it run with `nimbus logs %s`)\n", id, aws.ToString(in.FunctionName))
 	return nil
 }
 

@@ -29,6 +29,8 @@ type Environment struct {
 	output  *os.File
 	log     *slog.Logger
 	created bool
+	// releaseCode lets the code cache reclaim the code tree once the sandbox is gone.
+	releaseCode func()
 
 	// initDuration is reported on the first REPORT line only.
 	initDuration time.Duration
@@ -40,6 +42,9 @@ type Environment struct {
 	status  sandbox.ExitStatus
 	life    context.Context
 	endLife context.CancelFunc
+
+	// freezer freezes the environment between invocations; nil when the driver cannot.
+	freezer *idleFreezer
 
 	destroyOnce sync.Once
 }
@@ -66,6 +71,9 @@ func (e *Environment) hasExited() bool {
 
 // Invoke runs one invocation, with the function's timeout, and writes START, END and REPORT.
 func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, bool, error) {
+	if err := e.freezer.busy(); err != nil {
+		return nil, false, err
+	}
 	timeout := time.Duration(e.fn.Timeout) * time.Second
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -123,6 +131,9 @@ func (e *Environment) Invoke(ctx context.Context, inv *lambda.Invocation) (*lamb
 	if inv.WantLogTail {
 		res.LogTail = tail
 	}
+	if reusable {
+		e.freezer.idle()
+	}
 	return res, reusable, nil
 }
 
@@ -146,13 +157,6 @@ func (e *Environment) exitError(requestID string) (errorType, message string) {
 	return "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", requestID, st)
 }
 
-// exitResult is the answer to an invocation whose runtime exited during Init.
-func (e *Environment) exitResult(requestID string) *lambda.InvokeResult {
-	<-e.exited
-	errType, msg := e.exitError(requestID)
-	return platformError(errType, msg)
-}
-
 // shutdownGrace is how long a runtime that asked for SIGTERM has before it is killed.
 const shutdownGrace = 500 * time.Millisecond
 
@@ -160,6 +164,7 @@ const shutdownGrace = 500 * time.Millisecond
 // the log stream.
 func (e *Environment) Destroy() {
 	e.destroyOnce.Do(func() {
+		e.freezer.close()
 		if e.created {
 			// A runtime with an extension registered asked for SIGTERM before SIGKILL
 			// (aws-lambda-go's WithEnableSIGTERM); Lambda gives it up to 500 ms.
@@ -176,6 +181,8 @@ func (e *Environment) Destroy() {
 		}
 		e.stream.Close()
 		e.endLife()
+		// Only once the sandbox is destroyed: until then its mounts use the tree.
+		e.releaseCode()
 	})
 }
 

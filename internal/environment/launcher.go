@@ -31,9 +31,10 @@ type Driver interface {
 	sandbox.Listener
 }
 
-// CodeSource finds a function's extracted code on this node.
+// CodeSource finds a function's extracted code on this node and keeps it there until release
+// is called: the environment runs on it until it is destroyed.
 type CodeSource interface {
-	Path(ctx context.Context, sha256hex string) (string, error)
+	Acquire(ctx context.Context, sha256hex string) (dir string, release func(), err error)
 }
 
 // Config configures a Launcher. Zero values take the documented defaults.
@@ -48,6 +49,10 @@ type Config struct {
 	Location   lambda.Location
 	// InitTimeout bounds the Init phase. Default 10 s, as Lambda.
 	InitTimeout time.Duration
+	// FreezeDelay is how long an environment stays runnable after an invocation before it
+	// is frozen until the next one (if the driver is a sandbox.Freezer). Zero means
+	// DefaultFreezeDelay; negative never freezes.
+	FreezeDelay time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -69,6 +74,9 @@ func New(cfg Config) *Launcher {
 	if cfg.InitTimeout == 0 {
 		cfg.InitTimeout = 10 * time.Second
 	}
+	if cfg.FreezeDelay == 0 {
+		cfg.FreezeDelay = DefaultFreezeDelay
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -81,7 +89,8 @@ const runtimeAPIAddr = "127.0.0.1:9001"
 
 // Launch starts an environment for inv's function and runs its Init phase. A failed Init
 // (no bootstrap, an import error, a crash or a timeout) is returned as the invocation's
-// result, as Lambda does; only a fault of the platform is an error.
+// result, as Lambda does, and logged as Lambda logs it (initfail.go); only a fault of the
+// platform is an error.
 func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.Environment, *lambda.InvokeResult, error) {
 	fn := inv.Function
 	started := time.Now()
@@ -89,23 +98,16 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 	if !ok {
 		return nil, nil, fmt.Errorf("runtime %s is not available on this node", fn.Runtime)
 	}
-	codeDir, err := l.cfg.Code.Path(ctx, fn.CodeSHA256)
+	codeDir, releaseCode, err := l.cfg.Code.Acquire(ctx, fn.CodeSHA256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("code of %s: %w", fn.Name, err)
 	}
-	argv, err := rt.Command(func(p string) bool { return existsIn(codeDir, p) })
-	if errors.Is(err, runtimes.ErrNoBootstrap) {
-		return nil, platformError("Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-
 	id := newEnvironmentID()
 	e := &Environment{
 		id: id, fn: fn, version: inv.Version, driver: l.cfg.Driver, log: l.log,
-		stream: l.cfg.Logs.NewStream(fn.Name, inv.Version, id),
-		exited: make(chan struct{}),
+		stream:      l.cfg.Logs.NewStream(fn.Name, inv.Version, id),
+		exited:      make(chan struct{}),
+		releaseCode: releaseCode,
 	}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.endpoint = runtimeapi.New(runtimeapi.Config{
@@ -115,18 +117,33 @@ func (l *Launcher) Launch(ctx context.Context, inv *lambda.Invocation) (invoker.
 		Handler:         fn.Handler,
 		Logger:          l.log,
 	})
-	res, err := l.start(ctx, e, rt, argv, codeDir, inv.RequestID)
-	if err != nil || res != nil {
+	argv, err := rt.Command(func(p string) bool { return existsIn(codeDir, p) })
+	var fail *initFailure
+	switch {
+	case errors.Is(err, runtimes.ErrNoBootstrap):
+		fail, err = failed("Runtime.InvalidEntrypoint", runtimes.InvalidEntrypointMessage), nil
+	case err != nil:
+		e.Destroy()
+		return nil, nil, err
+	default:
+		fail, err = l.start(ctx, e, rt, argv, codeDir, inv.RequestID)
+	}
+	if err != nil || fail != nil {
+		var res *lambda.InvokeResult
+		if fail != nil {
+			res = e.logInitFailure(inv, fail, time.Since(started))
+		}
 		e.Destroy()
 		return nil, res, err
 	}
 	e.initDuration = time.Since(started)
+	e.freezer = newIdleFreezer(l.cfg.Driver, id, l.cfg.FreezeDelay)
 	return e, nil, nil
 }
 
 // start creates the sandbox, serves the Runtime API inside it, runs the runtime and waits for
 // the end of Init.
-func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtime, argv []string, codeDir, requestID string) (*lambda.InvokeResult, error) {
+func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtime, argv []string, codeDir, requestID string) (*initFailure, error) {
 	out, err := e.stream.Pipe()
 	if err != nil {
 		return nil, err
@@ -161,7 +178,7 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 	if err := l.cfg.Driver.Start(life, e.id); err != nil {
 		var ee *sandbox.ExecError
 		if errors.As(err, &ee) {
-			return platformError("Runtime.InvalidEntrypoint", ee.Error()), nil
+			return failed("Runtime.InvalidEntrypoint", ee.Error()), nil
 		}
 		return nil, fmt.Errorf("starting runtime: %w", err)
 	}
@@ -181,11 +198,19 @@ func (l *Launcher) start(ctx context.Context, e *Environment, rt runtimes.Runtim
 		}
 		return nil, nil
 	case errors.As(err, &ie):
-		return &lambda.InvokeResult{Payload: ie.Body, FunctionError: lambda.FunctionErrorUnhandled}, nil
+		// The runtime printed its own account of the error; Lambda adds nothing to it.
+		return &initFailure{
+			res:    &lambda.InvokeResult{Payload: ie.Body, FunctionError: lambda.FunctionErrorUnhandled},
+			status: logs.StatusError, errorType: ie.ErrorType,
+		}, nil
 	case e.hasExited():
-		return e.exitResult(requestID), nil
+		<-e.exited
+		return failed(e.exitError(requestID)), nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())), nil
+		return &initFailure{
+			res:    platformError("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Init phase timed out after %.2f seconds", requestID, l.cfg.InitTimeout.Seconds())),
+			status: logs.StatusTimeout,
+		}, nil
 	}
 	return nil, fmt.Errorf("waiting for init: %w", err)
 }

@@ -35,7 +35,8 @@ type Config struct {
 	// are counted at their configured MemorySize. Default 4096.
 	MemoryBudgetMB int
 	// MaxEnvironments caps the number of environments whatever their size, and so the
-	// invocations this node runs at once: its concurrency limit. Default 1000.
+	// invocations this node runs at once: its concurrency limit, unless the memory budget
+	// holds fewer environments of the smallest size (see ConcurrencyLimit). Default 1000.
 	MaxEnvironments int
 	// Reserved returns the concurrency reserved by all functions together (PutFunctionConcurrency);
 	// functions without a reservation share what is left of MaxEnvironments. Nil means none.
@@ -72,6 +73,10 @@ type Invoker struct {
 	usedMB   int // memory of all live environments, launching ones included
 	liveEnvs int
 	closed   bool
+	// tearingDown counts environments being destroyed in the background; Close waits for
+	// them through torn.
+	tearingDown int
+	torn        *sync.Cond
 }
 
 // pool holds the idle environments of one function configuration, most recently used last.
@@ -93,6 +98,7 @@ func New(cfg Config) *Invoker {
 		keepWarm: cfg.KeepWarm, reserved: cfg.Reserved, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
 		current: map[string]string{}, running: map[string]int{},
 	}
+	iv.torn = sync.NewCond(&iv.mu)
 	if iv.budgetMB == 0 {
 		iv.budgetMB = 4096
 	}
@@ -117,8 +123,46 @@ func New(cfg Config) *Invoker {
 // ErrClosed is returned by Invoke after Close.
 var ErrClosed = errors.New("invoker closed")
 
-// ConcurrencyLimit is the most invocations (and environments) this node runs at once.
-func (iv *Invoker) ConcurrencyLimit() int { return iv.maxEnvs }
+// ConcurrencyLimit is the most invocations (and environments) this node runs at once:
+// MaxEnvironments, or fewer when the memory budget holds fewer environments of the smallest
+// size (a 12,032 MB budget runs at most 94 invocations of 128 MB, not 1,000).
+func (iv *Invoker) ConcurrencyLimit() int { return min(iv.maxEnvs, iv.budgetMB/lambda.MinMemoryMB) }
+
+// MemoryBudgetMB is the memory this node may give to environments in total.
+func (iv *Invoker) MemoryBudgetMB() int { return iv.budgetMB }
+
+// The messages below name the server's flag: the memory budget is Nimbus's own limit, which
+// Lambda has no word for, and whoever reads the error can only lift it by that flag.
+
+// concurrencyThrottle is the 429 of a node running as many invocations of functions without
+// a reservation as it may.
+func (iv *Invoker) concurrencyThrottle(reserved int) error {
+	e := lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	if limit := iv.ConcurrencyLimit(); limit < iv.maxEnvs {
+		e.Message = fmt.Sprintf("Rate Exceeded. This node runs at most %d invocations at once, as many environments of %d MB as its memory budget of %d MB (the server's --memory-budget) holds; functions without reserved concurrency share %d of them.",
+			limit, lambda.MinMemoryMB, iv.budgetMB, max(limit-reserved, 0))
+	}
+	return e
+}
+
+// budgetThrottleLocked is the 429 of a node whose memory budget is taken by busy
+// environments. Lambda has no such limit: the Reason is the closest of Lambda's (the SDKs
+// know only those), and the message says what the limit is.
+func (iv *Invoker) budgetThrottleLocked(memoryMB int) error {
+	e := lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	e.Message = fmt.Sprintf("Rate Exceeded. This node's memory budget of %d MB (the server's --memory-budget) is in use: %d busy or starting environments hold %d MB, and this function needs %d MB more.",
+		iv.budgetMB, iv.liveEnvs, iv.usedMB, memoryMB)
+	return e
+}
+
+// neverFits is the answer to a function larger than the node's whole memory budget: no
+// amount of waiting would let it run, so it is no throttle. The API refuses such a
+// MemorySize when it is configured; this catches functions configured before the budget
+// was lowered.
+func (iv *Invoker) neverFits(memoryMB int) error {
+	return lambda.InvalidParameter("The function's MemorySize of %d MB is more than this node's whole memory budget of %d MB (the server's --memory-budget): it can never run here. Lower MemorySize or raise --memory-budget.",
+		memoryMB, iv.budgetMB)
+}
 
 // poolKey identifies environments that may serve an invocation: same function, same version
 // (only $LATEST until versions land), same configuration. LastModified changes with every code
@@ -138,10 +182,7 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 	}
 	defer iv.leave(inv.Function.Name, shared)
 	key := poolKey(inv)
-	s, evicted, err := iv.take(key, inv.Function.MemorySize)
-	for _, e := range evicted {
-		e.env.Destroy()
-	}
+	s, err := iv.take(key, inv.Function.MemorySize)
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +199,11 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 	}
 	res, reusable, err := s.env.Invoke(ctx, inv)
 	if !reusable || err != nil {
-		s.env.Destroy()
-		iv.release(s.memoryMB)
+		// The answer does not wait for the kill (a fork bomb can take long to die).
+		iv.mu.Lock()
+		iv.forgetLocked([]*slot{s})
+		iv.destroyLaterLocked([]*slot{s})
+		iv.mu.Unlock()
 	} else {
 		iv.putIdle(key, s)
 	}
@@ -178,8 +222,8 @@ func (iv *Invoker) admit(fn *lambda.Function) (shared bool, err error) {
 		if iv.running[fn.Name] >= *r {
 			return false, lambda.TooManyRequests(lambda.ReasonReservedFunctionConcurrentInvocationLimit)
 		}
-	} else if iv.unreserved >= iv.maxEnvs-reserved {
-		return false, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+	} else if iv.unreserved >= iv.ConcurrencyLimit()-reserved {
+		return false, iv.concurrencyThrottle(reserved)
 	}
 	iv.running[fn.Name]++
 	if fn.ReservedConcurrency == nil {
@@ -202,44 +246,48 @@ func (iv *Invoker) leave(name string, shared bool) {
 
 // take returns the most recently used idle environment of the pool, or reserves room for a
 // new one (a slot with a nil env), or refuses with Lambda's 429. To make room it retires the
-// least recently used idle environments of other pools; the caller destroys those.
-func (iv *Invoker) take(key string, memoryMB int) (s *slot, evicted []*slot, err error) {
+// least recently used idle environments of other pools: they leave the books at once and are
+// destroyed in the background, so that no invocation waits for another function's teardown.
+func (iv *Invoker) take(key string, memoryMB int) (*slot, error) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	if iv.closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
+	}
+	if memoryMB > iv.budgetMB {
+		return nil, iv.neverFits(memoryMB)
 	}
 	if p := iv.pools[key]; p != nil && len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		return s, nil, nil
+		return s, nil
 	}
+	var evicted []*slot
+	defer func() { iv.destroyLaterLocked(evicted) }()
 	for iv.usedMB+memoryMB > iv.budgetMB || iv.liveEnvs >= iv.maxEnvs {
 		e := iv.evictOldestIdleLocked()
+		if e == nil && iv.liveEnvs >= iv.maxEnvs {
+			return nil, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+		}
 		if e == nil {
-			return nil, evicted, lambda.TooManyRequests(lambda.ReasonConcurrentInvocationLimitExceeded)
+			return nil, iv.budgetThrottleLocked(memoryMB)
 		}
 		evicted = append(evicted, e)
 	}
 	iv.usedMB += memoryMB
 	iv.liveEnvs++
-	return &slot{memoryMB: memoryMB}, evicted, nil
+	return &slot{memoryMB: memoryMB}, nil
 }
 
 func (iv *Invoker) putIdle(key string, s *slot) {
 	s.lastUsed = iv.now()
 	iv.mu.Lock()
-	if iv.closed {
-		iv.mu.Unlock()
-		s.env.Destroy()
-		iv.release(s.memoryMB)
-		return
-	}
-	if want, changed := iv.current[keyName(key)]; changed && want != key {
-		// The function changed or went away while this environment was busy.
-		iv.mu.Unlock()
-		s.env.Destroy()
-		iv.release(s.memoryMB)
+	defer iv.mu.Unlock()
+	if want, changed := iv.current[keyName(key)]; iv.closed || changed && want != key {
+		// The invoker closed, or the function changed or went away while this environment
+		// was busy.
+		iv.forgetLocked([]*slot{s})
+		iv.destroyLaterLocked([]*slot{s})
 		return
 	}
 	p := iv.pools[key]
@@ -248,7 +296,6 @@ func (iv *Invoker) putIdle(key string, s *slot) {
 		iv.pools[key] = p
 	}
 	p.idle = append(p.idle, s)
-	iv.mu.Unlock()
 }
 
 // keyName is the function name of a pool key.
@@ -277,10 +324,8 @@ func (iv *Invoker) Retire(name string, fn *lambda.Function) {
 		}
 	}
 	iv.forgetLocked(doomed)
+	iv.destroyLaterLocked(doomed)
 	iv.mu.Unlock()
-	for _, s := range doomed {
-		go s.env.Destroy()
-	}
 }
 
 func (iv *Invoker) release(memoryMB int) {
@@ -295,6 +340,23 @@ func (iv *Invoker) forgetLocked(slots []*slot) {
 	for _, s := range slots {
 		iv.usedMB -= s.memoryMB
 		iv.liveEnvs--
+	}
+}
+
+// destroyLaterLocked destroys environments, already taken off the books, in the background:
+// a teardown can take long (a fork bomb's processes must all die), and no invocation or
+// reaping pass waits for it.
+func (iv *Invoker) destroyLaterLocked(slots []*slot) {
+	for _, s := range slots {
+		iv.tearingDown++
+		go func() {
+			s.env.Destroy()
+			iv.mu.Lock()
+			if iv.tearingDown--; iv.tearingDown == 0 {
+				iv.torn.Broadcast()
+			}
+			iv.mu.Unlock()
+		}()
 	}
 }
 
@@ -337,10 +399,8 @@ func (iv *Invoker) Reap() int {
 		}
 	}
 	iv.forgetLocked(doomed)
+	iv.destroyLaterLocked(doomed)
 	iv.mu.Unlock()
-	for _, s := range doomed {
-		s.env.Destroy()
-	}
 	return len(doomed)
 }
 
@@ -378,10 +438,11 @@ func (iv *Invoker) Stats() Stats {
 	return st
 }
 
-// Close destroys every idle environment and refuses new invocations; busy environments are
-// destroyed when their invocation ends.
+// Close destroys every idle environment, waits for every teardown under way, and refuses new
+// invocations; busy environments are destroyed when their invocation ends.
 func (iv *Invoker) Close() {
 	iv.mu.Lock()
+	defer iv.mu.Unlock()
 	iv.closed = true
 	var doomed []*slot
 	for key, p := range iv.pools {
@@ -389,8 +450,8 @@ func (iv *Invoker) Close() {
 		delete(iv.pools, key)
 	}
 	iv.forgetLocked(doomed)
-	iv.mu.Unlock()
-	for _, s := range doomed {
-		s.env.Destroy()
+	iv.destroyLaterLocked(doomed)
+	for iv.tearingDown > 0 {
+		iv.torn.Wait()
 	}
 }

@@ -2,6 +2,7 @@ package invoker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,16 +19,20 @@ type countingLauncher struct {
 	destroyed atomic.Int64
 	block     chan struct{} // when set, Invoke waits on it
 	reusable  bool
+	// slowDestroy, when set, holds the Destroy of function "slow"'s environments until it
+	// is closed: a teardown that takes long, like a fork bomb's.
+	slowDestroy chan struct{}
 }
 
 type testEnv struct {
 	id        int64
 	l         *countingLauncher
 	destroyed atomic.Bool
+	name      string
 }
 
 func (l *countingLauncher) Launch(ctx context.Context, inv *lambda.Invocation) (Environment, *lambda.InvokeResult, error) {
-	return &testEnv{id: l.launched.Add(1), l: l}, nil, nil
+	return &testEnv{id: l.launched.Add(1), l: l, name: inv.Function.Name}, nil, nil
 }
 
 func (e *testEnv) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, bool, error) {
@@ -39,7 +44,23 @@ func (e *testEnv) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.I
 
 func (e *testEnv) Destroy() {
 	if e.destroyed.CompareAndSwap(false, true) {
+		if e.l.slowDestroy != nil && e.name == "slow" {
+			<-e.l.slowDestroy
+		}
 		e.l.destroyed.Add(1)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous deadline: teardowns
+// run in the background.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -97,6 +118,7 @@ func TestNotReusableIsDestroyed(t *testing.T) {
 	iv := New(Config{Launcher: l})
 	iv.Invoke(context.Background(), invocation("f", 128))
 	iv.Invoke(context.Background(), invocation("f", 128))
+	waitFor(t, "2 environments destroyed", func() bool { return l.destroyed.Load() == 2 })
 	if l.launched.Load() != 2 || l.destroyed.Load() != 2 {
 		t.Fatalf("launched %d destroyed %d, want 2 and 2", l.launched.Load(), l.destroyed.Load())
 	}
@@ -118,6 +140,12 @@ func TestBudgetRefusesWith429AndEvictsIdle(t *testing.T) {
 	if !ok || le.Code != lambda.CodeTooManyRequests || le.Reason != lambda.ReasonConcurrentInvocationLimitExceeded {
 		t.Fatalf("Invoke on a full node = %v, want TooManyRequestsException", err)
 	}
+	// The message says which limit it is and how to lift it (issue 9, point 14).
+	for _, want := range []string{"memory budget of 256 MB", "--memory-budget", "1 busy or starting environments hold 256 MB", "needs 128 MB"} {
+		if !strings.Contains(le.Message, want) {
+			t.Errorf("429 message %q does not say %q", le.Message, want)
+		}
+	}
 	close(l.block)
 	<-done
 	l.block = nil
@@ -125,9 +153,7 @@ func TestBudgetRefusesWith429AndEvictsIdle(t *testing.T) {
 	if _, err := iv.Invoke(context.Background(), invocation("other", 128)); err != nil {
 		t.Fatalf("Invoke after the node freed up = %v", err)
 	}
-	if l.destroyed.Load() != 1 {
-		t.Fatalf("destroyed %d, want the idle environment evicted", l.destroyed.Load())
-	}
+	waitFor(t, "the idle environment evicted", func() bool { return l.destroyed.Load() == 1 })
 }
 
 func TestReapIdle(t *testing.T) {
@@ -140,7 +166,9 @@ func TestReapIdle(t *testing.T) {
 		t.Fatalf("Reap after 30s = %d, want 0", n)
 	}
 	now = now.Add(31 * time.Second)
-	if n := iv.Reap(); n != 1 || l.destroyed.Load() != 1 {
+	n := iv.Reap()
+	waitFor(t, "the reaped environment destroyed", func() bool { return l.destroyed.Load() >= 1 })
+	if n != 1 || l.destroyed.Load() != 1 {
 		t.Fatalf("Reap after 61s = %d (destroyed %d), want 1", n, l.destroyed.Load())
 	}
 }
@@ -264,4 +292,119 @@ func TestReservedConcurrency(t *testing.T) {
 	if _, err := iv.Invoke(context.Background(), invocation("free", 128)); err != nil {
 		t.Fatalf("Invoke after the others ended = %v", err)
 	}
+}
+
+// TestEvictionDoesNotWaitForTeardown is issue 9's point 10: a cold start that must evict an
+// idle environment of another function to fit in the memory budget does not wait for that
+// environment's teardown (a fork-bombed one took 38 s to die).
+func TestEvictionDoesNotWaitForTeardown(t *testing.T) {
+	l := &countingLauncher{reusable: true, slowDestroy: make(chan struct{})}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 128})
+	if _, err := iv.Invoke(context.Background(), invocation("slow", 128)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := iv.Invoke(context.Background(), invocation("other", 128))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Invoke other = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(l.slowDestroy)
+		t.Fatal("a cold start waited for another function's teardown")
+	}
+	if st := iv.Stats(); st.Live != 1 || st.MemoryMB != 128 {
+		t.Errorf("Stats while the evicted environment is still dying = %+v, want only the new one on the books", st)
+	}
+	if l.destroyed.Load() != 0 {
+		t.Errorf("destroyed %d, want the slow teardown still under way", l.destroyed.Load())
+	}
+	close(l.slowDestroy)
+	iv.Close()
+	if l.destroyed.Load() != 2 {
+		t.Errorf("after Close destroyed %d, want 2", l.destroyed.Load())
+	}
+}
+
+// TestTimedOutInvocationDoesNotWaitForTeardown: an environment that may not serve again (a
+// timeout, a crash) is destroyed after the answer, not before it.
+func TestTimedOutInvocationDoesNotWaitForTeardown(t *testing.T) {
+	l := &countingLauncher{reusable: false, slowDestroy: make(chan struct{})}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 128})
+	done := make(chan error, 1)
+	go func() {
+		_, err := iv.Invoke(context.Background(), invocation("slow", 128))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Invoke = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(l.slowDestroy)
+		t.Fatal("an invocation waited for its environment's teardown")
+	}
+	// The budget is free at once: another function starts while the teardown goes on.
+	if _, err := iv.Invoke(context.Background(), invocation("other", 128)); err != nil {
+		t.Fatalf("Invoke other = %v", err)
+	}
+	close(l.slowDestroy)
+	iv.Close()
+	if l.destroyed.Load() != 2 {
+		t.Errorf("after Close destroyed %d, want 2", l.destroyed.Load())
+	}
+}
+
+// TestFunctionLargerThanBudgetIsNoThrottle is issue 9's point 14: a function whose memory is
+// more than the node's whole budget got 429 forever; it is a parameter error that says why.
+func TestFunctionLargerThanBudgetIsNoThrottle(t *testing.T) {
+	l := &countingLauncher{reusable: true}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 256})
+	_, err := iv.Invoke(context.Background(), invocation("big", 512))
+	le, ok := lambda.AsError(err)
+	if !ok || le.Code != lambda.CodeInvalidParameterValue || !strings.Contains(le.Message, "memory budget of 256 MB") || !strings.Contains(le.Message, "--memory-budget") {
+		t.Fatalf("Invoke of a 512 MB function on a 256 MB node = %v, want InvalidParameterValueException naming the budget", err)
+	}
+	if st := iv.Stats(); l.launched.Load() != 0 || st.Live != 0 || st.MemoryMB != 0 {
+		t.Fatalf("launched %d, Stats %+v; want nothing", l.launched.Load(), st)
+	}
+	if _, err := iv.Invoke(context.Background(), invocation("small", 256)); err != nil {
+		t.Fatalf("Invoke of a function that fits = %v", err)
+	}
+}
+
+// TestConcurrencyLimitFollowsMemoryBudget: the node's concurrency limit is what its memory
+// budget holds at the smallest size when that is less than MaxEnvironments, and the share of
+// functions without a reservation comes out of it, with a message that says so.
+func TestConcurrencyLimitFollowsMemoryBudget(t *testing.T) {
+	if got := New(Config{MemoryBudgetMB: 94 * 128}).ConcurrencyLimit(); got != 94 {
+		t.Errorf("ConcurrencyLimit with a 12032 MB budget = %d, want 94", got)
+	}
+	if got := New(Config{MemoryBudgetMB: 1 << 20, MaxEnvironments: 1000}).ConcurrencyLimit(); got != 1000 {
+		t.Errorf("ConcurrencyLimit with a 1 TB budget = %d, want MaxEnvironments 1000", got)
+	}
+	l := &countingLauncher{reusable: true, block: make(chan struct{})}
+	iv := New(Config{Launcher: l, MemoryBudgetMB: 3 * 128, Reserved: func() int { return 1 }})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := iv.Invoke(context.Background(), invocation("free", 128)); err != nil {
+				t.Errorf("Invoke = %v", err)
+			}
+		})
+	}
+	waitFor(t, "2 environments launched", func() bool { return l.launched.Load() == 2 })
+	_, err := iv.Invoke(context.Background(), invocation("free", 128))
+	le, ok := lambda.AsError(err)
+	if !ok || le.Reason != lambda.ReasonConcurrentInvocationLimitExceeded || !strings.Contains(le.Message, "at most 3 invocations") ||
+		!strings.Contains(le.Message, "--memory-budget") || !strings.Contains(le.Message, "share 2 of them") {
+		t.Errorf("third unreserved Invoke = %v, want a 429 that names the memory budget", err)
+	}
+	close(l.block)
+	wg.Wait()
 }

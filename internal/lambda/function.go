@@ -25,6 +25,10 @@ type Function struct {
 	// RevisionId alone.
 	ReservedConcurrency *int `json:"reservedConcurrency,omitempty"`
 
+	// EventInvoke is the function's asynchronous invocation config, nil when it has none.
+	// Like ReservedConcurrency it is not configuration: it leaves LastModified alone.
+	EventInvoke *EventInvokeConfig `json:"eventInvokeConfig,omitempty"`
+
 	// Code is identified by the SHA-256 of the uploaded zip.
 	CodeSHA256 string `json:"codeSha256"` // hex; the Object Store key
 	CodeSize   int64  `json:"codeSize"`

@@ -106,7 +106,7 @@ func BenchmarkStoreLine(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ResetTimer()
 	for b.Loop() {
-		for s.buffered.Load() > s.bufferBytes/2 || len(s.queue) > queueLen/2 {
+		for s.buffered.Load() > s.streamBuffer/2 {
 			runtime.Gosched()
 		}
 		out.Write(line)

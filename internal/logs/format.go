@@ -118,6 +118,25 @@ func AppendReport(dst []byte, r Report) []byte {
 	return append(dst, '\n')
 }
 
+// AppendInitReport appends the line Lambda writes when Init fails or times out:
+//
+//	INIT_REPORT Init Duration: 137.69 ms\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError\n
+//	INIT_REPORT Init Duration: 10000.41 ms\tPhase: init\tStatus: timeout\n
+//
+// as AWS records them. Lambda then runs Init again inside the invocation and reports it with
+// "Phase: invoke"; Nimbus runs Init once, on the invocation's behalf, and reports that one.
+func AppendInitReport(dst []byte, r InitReport) []byte {
+	dst = append(dst, "INIT_REPORT Init Duration: "...)
+	dst = appendMillis(dst, r.Duration)
+	dst = append(dst, " ms\tPhase: init\tStatus: "...)
+	dst = append(dst, r.Status...)
+	if r.ErrorType != "" && r.Status == StatusError {
+		dst = append(dst, "\tError Type: "...)
+		dst = append(dst, r.ErrorType...)
+	}
+	return append(dst, '\n')
+}
+
 // TimestampLayout is how Lambda writes a timestamp inside a log line: UTC, milliseconds, "Z"
 // (e.g. "2023-10-20T16:28:17.840Z").
 const TimestampLayout = "2006-01-02T15:04:05.000Z"

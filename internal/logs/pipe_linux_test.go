@@ -16,7 +16,8 @@ import (
 // End must still put them before END. Writing to the pipe and calling End at once leaves the
 // reader goroutine no time, so without End's drain this fails nearly every round.
 func TestEndTakesInWhatWasWrittenBefore(t *testing.T) {
-	s, _ := newService(t, Config{})
+	// 15 MB in no time: over the default rate and buffer, which other tests cover.
+	s, _ := newService(t, Config{RateBytes: -1, StreamBufferBytes: 64 << 20, BufferBytes: 64 << 20})
 	st := s.NewStream("pipe", "$LATEST", "e")
 	w, err := st.Pipe()
 	if err != nil {

@@ -62,22 +62,45 @@ type Page struct {
 const defaultReadLimit = 10000
 
 // Read returns the events of a log group with timestamps at or after since (zero: all),
-// as stored when Read was called.
+// as stored when Read was called. It holds the whole page in memory: for large reads use Scan.
 func (s *Service) Read(ctx context.Context, group string, since time.Time, opts ReadOptions) (Page, error) {
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = defaultReadLimit
 	}
+	var page Page
+	next, more, err := s.Scan(ctx, group, since, opts, func(e Event) bool {
+		if len(page.Events) == limit {
+			return false
+		}
+		page.Events = append(page.Events, e)
+		return true
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	page.Next, page.More = next, more
+	slices.SortStableFunc(page.Events, func(a, b Event) int { return a.Timestamp.Compare(b.Timestamp) })
+	return page, nil
+}
+
+// Scan calls fn with the events of a log group, in the order they were stored, as stored when
+// Scan was called: from opts.From (else from since), with timestamps in [since, opts.Until)
+// and in opts.Streams when given (opts.Limit is ignored). It stops when fn returns false, and
+// returns that event's position with more = true, or at the end of the log, returning where
+// the events stored later will be. It holds one fetch from JetStream (FetchBytes) at a time,
+// whatever the size of the log: a reader pages through a flooded log in bounded memory.
+func (s *Service) Scan(ctx context.Context, group string, since time.Time, opts ReadOptions, fn func(Event) bool) (next Cursor, more bool, err error) {
 	cfg := jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
 		FilterSubjects:    s.filters(group, opts.Streams),
-		InactiveThreshold: time.Minute, // cleans up after a Read that never got to delete it
+		InactiveThreshold: time.Minute, // cleans up after a Scan that never got to delete it
 		MemoryStorage:     true,
 	}
 	startConsumerAt(&cfg.DeliverPolicy, &cfg.OptStartSeq, &cfg.OptStartTime, opts.From, since, jetstream.DeliverAllPolicy)
 	cons, err := s.stream.CreateConsumer(ctx, cfg)
 	if err != nil {
-		return Page{}, fmt.Errorf("read logs of %s: %w", group, err)
+		return opts.From, false, fmt.Errorf("read logs of %s: %w", group, err)
 	}
 	defer func() {
 		// A fresh context: the caller's may be done, and the consumer should go now.
@@ -86,11 +109,13 @@ func (s *Service) Read(ctx context.Context, group string, since time.Time, opts 
 		_ = s.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 
-	page := Page{Next: opts.From}
-	pending := cons.CachedInfo().NumPending // what matched when Read began
+	next = opts.From
+	pending := cons.CachedInfo().NumPending // what matched when Scan began
 	names := map[string][2]string{}
-	for pending > 0 && !page.More {
-		got, err := fetch(ctx, cons, int(min(pending, 256)), func(m jetstream.Msg) error {
+	// A fetch must hold at least the largest message the publisher sends.
+	fetchBytes := max(s.fetch, s.maxBatch+64<<10)
+	for pending > 0 && !more {
+		got, err := fetch(ctx, cons, int(min(pending, 256)), fetchBytes, func(m jetstream.Msg) error {
 			md, err := m.Metadata()
 			if err != nil {
 				return err
@@ -98,45 +123,44 @@ func (s *Service) Read(ctx context.Context, group string, since time.Time, opts 
 			// NumPending counts what is left now; it can shrink below our count if retention
 			// removes events meanwhile.
 			pending = md.NumPending
-			if page.More {
-				return nil // the page is full; let the batch drain
+			if more {
+				return nil // fn is done; let the fetched batch drain
 			}
 			seq := md.Sequence.Stream
 			skip := 0
 			if seq == opts.From.Seq {
 				skip = opts.From.Index
 			}
-			page.Next = Cursor{Seq: seq + 1}
+			next = Cursor{Seq: seq + 1}
 			return s.decode(m.Subject(), m.Data(), md.Timestamp, seq, names, func(e Event) bool {
 				if e.Position.Index < skip || e.Timestamp.Before(since) ||
 					!opts.Until.IsZero() && !e.Timestamp.Before(opts.Until) {
 					return true
 				}
-				if len(page.Events) == limit {
-					page.Next, page.More = e.Position, true
+				if !fn(e) {
+					next, more = e.Position, true
 					return false
 				}
-				page.Events = append(page.Events, e)
 				return true
 			})
 		})
 		if err != nil {
-			return Page{}, fmt.Errorf("read logs of %s: %w", group, err)
+			return opts.From, false, fmt.Errorf("read logs of %s: %w", group, err)
 		}
 		if got == 0 {
 			break // what was pending expired meanwhile
 		}
 	}
-	slices.SortStableFunc(page.Events, func(a, b Event) int { return a.Timestamp.Compare(b.Timestamp) })
-	return page, nil
+	return next, more, nil
 }
 
-// fetch takes up to n messages from a consumer and calls fn for each; it returns how many
-// came. A short wait bounds the case where fewer than n are left (retention removed some).
-func fetch(ctx context.Context, cons jetstream.Consumer, n int, fn func(jetstream.Msg) error) (int, error) {
+// fetch takes up to n messages and maxBytes from a consumer and calls fn for each; it returns
+// how many came. A short wait bounds the case where fewer than n are left (retention removed
+// some).
+func fetch(ctx context.Context, cons jetstream.Consumer, n, maxBytes int, fn func(jetstream.Msg) error) (int, error) {
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+	batch, err := cons.Fetch(n, jetstream.FetchMaxBytes(maxBytes), jetstream.FetchContext(fctx))
 	if err != nil {
 		return 0, err
 	}
@@ -170,7 +194,8 @@ func (s *Service) Follow(ctx context.Context, group string, since time.Time, fn 
 	if err != nil {
 		return fmt.Errorf("follow logs of %s: %w", group, err)
 	}
-	it, err := cons.Messages()
+	// Bounded like Scan's fetches: the default (500 messages) could hold 500 MB of batches.
+	it, err := cons.Messages(jetstream.PullMaxBytes(max(s.fetch, s.maxBatch+64<<10)))
 	if err != nil {
 		return fmt.Errorf("follow logs of %s: %w", group, err)
 	}

@@ -9,13 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config configures a Service. The zero value of every field but JetStream is usable.
 type Config struct {
-	// JetStream is where the logs are stored. Required.
+	// JetStream is where the logs are stored. Required. Give the Service a NATS connection of
+	// its own: a flood of logs then queues on that connection, never in front of the catalog's
+	// or the invoker's requests.
 	JetStream jetstream.JetStream
 	// Stream is the JetStream stream holding every log group. Empty means "NIMBUS_LOGS".
 	Stream string
@@ -29,28 +30,53 @@ type Config struct {
 	MaxBytes int64
 	// Replicas is the stream's replication factor on a NATS cluster. Zero means 1.
 	Replicas int
-	// BufferBytes bounds the lines waiting to be stored; past it, new lines are dropped and
-	// counted rather than slowing the function down. Zero means 8 MiB.
+	// BufferBytes bounds the function output waiting to be stored, all environments of the
+	// node together. Past it, an environment's new lines are dropped (counted, and marked in
+	// its stream) unless it has less than ReserveBytes waiting. Zero means 32 MiB.
 	BufferBytes int64
+	// StreamBufferBytes bounds one environment's output waiting to be stored; past it that
+	// environment's new lines are dropped. Zero means 2 MiB.
+	StreamBufferBytes int64
+	// ReserveBytes is what any environment may have waiting even when the node's buffer is
+	// full, so that a function that logs little never loses lines to one that floods. Zero
+	// means 64 KiB.
+	ReserveBytes int64
+	// RateBytes is the documented log rate of one execution environment, in bytes per
+	// second: output beyond it (after a burst of BurstBytes) is dropped, counted and marked
+	// with a "[nimbus] N log lines dropped" line in the environment's own stream. Zero means
+	// DefaultRateBytes; negative means no limit.
+	RateBytes int64
+	// BurstBytes is how much an environment may write at once above RateBytes. Zero means
+	// DefaultBurstBytes.
+	BurstBytes int64
 	// Linger is how long the publisher keeps gathering lines after the first one arrives
 	// before it stores them. Storing a message costs JetStream the same whatever its size, so
 	// lingering turns one message per line into one per environment per Linger under load.
 	// Zero means DefaultLinger; negative means store at once.
 	Linger time.Duration
+	// FetchBytes bounds what one read asks of JetStream at a time, and so the memory a read
+	// holds. Zero means DefaultFetchBytes.
+	FetchBytes int
 	// Logger receives the service's own problems (dropped lines, failed publishes). Nil
 	// discards them.
 	Logger *slog.Logger
-	// Now is the clock used for line timestamps and stream dates. Nil means time.Now.
+	// Now is the clock used for line timestamps, stream dates and the log rate. Nil means
+	// time.Now.
 	Now func() time.Time
 }
 
 // Defaults of Config.
 const (
-	DefaultStream        = "NIMBUS_LOGS"
-	DefaultSubjectPrefix = "logs"
-	DefaultMaxAge        = 7 * 24 * time.Hour
-	DefaultBufferBytes   = 8 << 20
-	DefaultLinger        = 10 * time.Millisecond
+	DefaultStream            = "NIMBUS_LOGS"
+	DefaultSubjectPrefix     = "logs"
+	DefaultMaxAge            = 7 * 24 * time.Hour
+	DefaultBufferBytes       = 32 << 20
+	DefaultStreamBufferBytes = 2 << 20
+	DefaultReserveBytes      = 64 << 10
+	DefaultRateBytes         = 1 << 20
+	DefaultBurstBytes        = 4 << 20
+	DefaultLinger            = 10 * time.Millisecond
+	DefaultFetchBytes        = 4 << 20
 )
 
 // MaxLineBytes is the longest event kept: the largest message a CloudWatch Logs event may
@@ -68,33 +94,36 @@ type Service struct {
 	maxLine  int // MaxLineBytes, or less when the server's max payload is smaller
 	maxBatch int // the largest payload the publisher sends
 	linger   time.Duration
+	fetch    int
 
-	queue       chan queued
-	bufferBytes int64
-	buffered    atomic.Int64 // bytes of lines queued or being published
-	closed      atomic.Bool
-	quit        chan struct{}
-	done        chan struct{}
-	cancel      context.CancelFunc
-	closeOnce   sync.Once
+	// Limits of the write path (Config).
+	bufferBytes, streamBuffer, reserve int64
+	rate, burst                        float64 // bytes per second and bytes; rate 0: none
+
+	buffered  atomic.Int64 // bytes of function output queued or being published, node-wide
+	closed    atomic.Bool
+	wake      chan struct{} // a stream has lines to publish; capacity 1
+	hurry     chan struct{} // Flush: stop lingering; capacity 1
+	quit      chan struct{}
+	done      chan struct{}
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+
+	mu sync.Mutex
+	// ready holds the streams with lines waiting, in the order the publisher serves them
+	// (round robin: a stream with more left goes to the back after each batch).
+	ready []*Stream
+	// active counts the lines each stream with lines in flight has handed over; Flush waits
+	// for them.
+	active map[*Stream]struct{}
+	// round is closed and replaced after every round of the publisher, for Flush.
+	round chan struct{}
 
 	accepted  atomic.Uint64
 	published atomic.Uint64
 	dropped   atomic.Uint64
 	failed    atomic.Uint64
 }
-
-// queued is one line on its way to JetStream, or a Flush marker.
-type queued struct {
-	subject   string
-	ts        int64
-	requestID string
-	msg       []byte
-	flushed   chan struct{} // set on Flush markers only
-}
-
-// queueLen bounds the number of queued lines; BufferBytes bounds their size.
-const queueLen = 16384
 
 // New creates or updates the log stream in JetStream and starts the publisher. ctx bounds
 // the setup only; the Service runs until Close.
@@ -103,25 +132,35 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("logs: Config.JetStream is required")
 	}
 	s := &Service{
-		js:          cfg.JetStream,
-		name:        cmpOr(cfg.Stream, DefaultStream),
-		subjects:    subjects{prefix: cmpOr(cfg.SubjectPrefix, DefaultSubjectPrefix)},
-		log:         cfg.Logger,
-		now:         cfg.Now,
-		bufferBytes: cfg.BufferBytes,
-		linger:      cfg.Linger,
-		queue:       make(chan queued, queueLen),
-		quit:        make(chan struct{}),
-		done:        make(chan struct{}),
+		js:           cfg.JetStream,
+		name:         cmpOr(cfg.Stream, DefaultStream),
+		subjects:     subjects{prefix: cmpOr(cfg.SubjectPrefix, DefaultSubjectPrefix)},
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		bufferBytes:  cmpOrInt(cfg.BufferBytes, DefaultBufferBytes),
+		streamBuffer: cmpOrInt(cfg.StreamBufferBytes, DefaultStreamBufferBytes),
+		reserve:      cmpOrInt(cfg.ReserveBytes, DefaultReserveBytes),
+		burst:        float64(cmpOrInt(cfg.BurstBytes, DefaultBurstBytes)),
+		linger:       cfg.Linger,
+		fetch:        int(cmpOrInt(int64(cfg.FetchBytes), DefaultFetchBytes)),
+		wake:         make(chan struct{}, 1),
+		hurry:        make(chan struct{}, 1),
+		quit:         make(chan struct{}),
+		done:         make(chan struct{}),
+		active:       map[*Stream]struct{}{},
+		round:        make(chan struct{}),
+	}
+	switch {
+	case cfg.RateBytes == 0:
+		s.rate = DefaultRateBytes
+	case cfg.RateBytes > 0:
+		s.rate = float64(cfg.RateBytes)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.bufferBytes <= 0 {
-		s.bufferBytes = DefaultBufferBytes
 	}
 	switch {
 	case s.linger == 0:
@@ -186,51 +225,12 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// enqueue hands one line to the publisher without ever blocking: when the buffer is full or
-// the service closed, the line is dropped and counted.
-func (s *Service) enqueue(subject string, ts int64, requestID string, msg []byte) {
-	if s.closed.Load() {
-		s.dropped.Add(1)
-		return
+// cmpOrInt is v, or def when v is zero or negative.
+func cmpOrInt(v, def int64) int64 {
+	if v <= 0 {
+		return def
 	}
-	n := int64(len(msg)) + int64(len(requestID))
-	if s.buffered.Add(n) > s.bufferBytes {
-		s.buffered.Add(-n)
-		s.dropped.Add(1)
-		return
-	}
-	q := queued{subject: subject, ts: ts, requestID: requestID, msg: append([]byte(nil), msg...)}
-	select {
-	case s.queue <- q:
-		s.accepted.Add(1)
-	default:
-		s.buffered.Add(-n)
-		s.dropped.Add(1)
-	}
-}
-
-// Flush waits until every line handed to the service before the call is stored (or dropped,
-// if JetStream refused it). It is for shutdown and tests, not for the invoke path.
-func (s *Service) Flush(ctx context.Context) error {
-	if s.closed.Load() {
-		return errors.New("flush logs: service closed")
-	}
-	ch := make(chan struct{})
-	select {
-	case s.queue <- queued{flushed: ch}:
-	case <-s.done:
-		return errors.New("flush logs: service closed")
-	case <-ctx.Done():
-		return fmt.Errorf("flush logs: %w", ctx.Err())
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-s.done:
-		return errors.New("flush logs: service closed")
-	case <-ctx.Done():
-		return fmt.Errorf("flush logs: %w", ctx.Err())
-	}
+	return v
 }
 
 // Close stores the lines still queued and stops the publisher. Lines written afterwards are
@@ -254,7 +254,7 @@ func (s *Service) Close(ctx context.Context) error {
 type Stats struct {
 	Accepted  uint64 // lines queued for storage
 	Published uint64 // lines stored in JetStream
-	Dropped   uint64 // lines dropped because the buffer was full or the service closed
+	Dropped   uint64 // lines dropped: over an environment's rate or buffer, the node's buffer full, or the service closed
 	Failed    uint64 // lines lost because JetStream refused them
 }
 
@@ -266,134 +266,4 @@ func (s *Service) Stats() Stats {
 		Dropped:   s.dropped.Load(),
 		Failed:    s.failed.Load(),
 	}
-}
-
-// batch is the lines of one subject gathered in one round of the publisher.
-type batch struct {
-	subject string
-	payload []byte
-	events  int
-	bytes   int64
-}
-
-// publish is the publisher goroutine: from the first line queued it gathers lines for the
-// linger time (or until a round holds maxRound lines), groups them by subject keeping each
-// subject's order, and publishes each group as one message. Waiting for JetStream's ack here
-// is what paces it; the invoke path never waits for it.
-func (s *Service) publish(ctx context.Context) {
-	defer close(s.done)
-	const maxRound = 1024
-	var (
-		order     []*batch
-		bySubject = map[string]*batch{}
-		free      []*batch
-		lastWarn  time.Time
-		warned    uint64
-	)
-	flushAll := func() {
-		for _, b := range order {
-			s.send(ctx, b)
-			delete(bySubject, b.subject)
-			b.payload = b.payload[:0]
-			free = append(free, b)
-		}
-		order = order[:0]
-	}
-	add := func(q queued) {
-		if q.flushed != nil {
-			flushAll()
-			close(q.flushed)
-			return
-		}
-		b := bySubject[q.subject]
-		if b != nil && len(b.payload)+len(q.msg)+len(q.requestID)+eventOverhead > s.maxBatch {
-			// This subject's batch is full: send everything gathered so far, which keeps every
-			// subject's order (a subject's lines never overtake each other).
-			flushAll()
-			b = nil
-		}
-		if b == nil {
-			if n := len(free); n > 0 {
-				b, free = free[n-1], free[:n-1]
-			} else {
-				b = &batch{}
-			}
-			b.subject, b.events, b.bytes = q.subject, 0, 0
-			bySubject[q.subject] = b
-			order = append(order, b)
-		}
-		b.payload = appendEvent(b.payload, q.ts, q.requestID, q.msg)
-		b.events++
-		b.bytes += int64(len(q.msg)) + int64(len(q.requestID))
-	}
-	// drain stores what is left when the service closes.
-	drain := func() {
-		for {
-			select {
-			case q := <-s.queue:
-				add(q)
-			default:
-				flushAll()
-				return
-			}
-		}
-	}
-	lingering := time.NewTimer(time.Hour)
-	lingering.Stop()
-	for {
-		select {
-		case q := <-s.queue:
-			add(q)
-		case <-s.quit:
-			drain()
-			return
-		}
-		lingering.Reset(s.linger)
-	gather:
-		for i := 1; i < maxRound; i++ {
-			select {
-			case q := <-s.queue:
-				add(q)
-			case <-lingering.C:
-				break gather
-			case <-s.quit:
-				lingering.Stop()
-				drain()
-				return
-			}
-		}
-		lingering.Stop()
-		flushAll()
-		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
-			s.log.Warn("function log lines dropped: the log buffer is full", "dropped_total", d, "buffer_bytes", s.bufferBytes)
-			warned, lastWarn = d, time.Now()
-		}
-	}
-}
-
-// send publishes one batch, retrying briefly (a cluster may be electing a leader); after
-// that the batch is counted as failed and the publisher moves on.
-func (s *Service) send(ctx context.Context, b *batch) {
-	defer s.buffered.Add(-b.bytes)
-	var err error
-	for attempt := range 3 {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = s.js.PublishMsg(pctx, &nats.Msg{Subject: b.subject, Data: b.payload})
-		cancel()
-		if err == nil {
-			s.published.Add(uint64(b.events))
-			return
-		}
-	}
-	s.failed.Add(uint64(b.events))
-	s.log.Error("store function log lines", "subject", b.subject, "lines", b.events, "err", err)
 }

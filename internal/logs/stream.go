@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // TailBytes is how much of an invocation's log Invoke returns with X-Amz-Log-Type: Tail.
@@ -27,10 +29,30 @@ type Stream struct {
 	requestID string // the invocation under way; "" before the first and between invocations
 	tailOn    bool
 	tail      tailBuffer
-	sources   []*source // every writer and pipe, whose partial lines Begin and End cut off
-	pipes     []*pipe   // open pipes, which Begin and End drain (pipe_linux.go)
-	line      []byte    // scratch for platform lines
-	closed    bool
+	// initTail keeps the end of what was written before the first invocation (the Init
+	// phase), for the tail of an invocation whose Init failed. begun ends it.
+	initTail tailBuffer
+	begun    bool
+	sources  []*source // every writer and pipe, whose partial lines Begin and End cut off
+	pipes    []*pipe   // open pipes, which Begin and End drain (pipe_linux.go)
+	line     []byte    // scratch for platform lines
+	closed   bool
+	// The environment's log rate (a token bucket in bytes) and the lines dropped since the
+	// last marker (publish.go).
+	tokens       float64
+	tokensAt     int64
+	droppedLines int
+	dropWhy      dropReason
+	lastMarker   int64
+
+	// pendBytes is the function output waiting in queue (the publisher lowers it).
+	pendBytes atomic.Int64
+	// qmu guards the queue the publisher drains; it is taken inside mu, never around it.
+	qmu       sync.Mutex
+	queue     []queued
+	scheduled bool   // in the publisher's ready list, or being served
+	enqueued  uint64 // lines ever queued, and stored (or failed): Flush compares them
+	stored    uint64
 }
 
 // NewStream starts the log stream of a new execution environment of a function version.
@@ -63,11 +85,19 @@ func (st *Stream) Begin(requestID string, tail bool) {
 	st.drainLocked()
 	now := st.svc.now().UnixNano()
 	st.flushPartialsLocked(now)
+	st.beginLocked(requestID, tail, nil, now)
+}
+
+// beginLocked starts an invocation whose tail begins with seed.
+func (st *Stream) beginLocked(requestID string, tail bool, seed []byte, now int64) {
+	st.begun = true
+	st.initTail.buf = nil
 	st.requestID = requestID
 	st.tailOn = tail
 	st.tail.reset()
+	st.tail.write(seed)
 	st.line = AppendStart(st.line[:0], requestID, st.version)
-	st.emitLocked(st.line, now)
+	st.recordLocked(st.line, now, true)
 }
 
 // End finishes the invocation started by Begin: it takes in everything the function wrote
@@ -82,25 +112,70 @@ func (st *Stream) End(r Report) []byte {
 	defer st.mu.Unlock()
 	st.drainLocked()
 	now := st.svc.now()
+	st.flushPartialsLocked(now.UnixNano())
+	return st.endLocked(r, now)
+}
+
+func (st *Stream) endLocked(r Report, now time.Time) []byte {
 	ts := now.UnixNano()
-	st.flushPartialsLocked(ts)
+	st.markDropsLocked(ts)
 	if r.RequestID == "" {
 		r.RequestID = st.requestID
 	}
 	if r.Status == StatusTimeout {
 		st.line = AppendTimeout(st.line[:0], now, r.RequestID, r.Duration)
-		st.emitLocked(st.line, ts)
+		st.recordLocked(st.line, ts, true)
 	}
 	st.line = AppendEnd(st.line[:0], r.RequestID)
-	st.emitLocked(st.line, ts)
+	st.recordLocked(st.line, ts, true)
 	st.line = AppendReport(st.line[:0], r)
-	st.emitLocked(st.line, ts)
+	st.recordLocked(st.line, ts, true)
 	var tail []byte
 	if st.tailOn {
 		tail = st.tail.last()
 	}
 	st.requestID, st.tailOn = "", false
 	return tail
+}
+
+// InitReport holds the figures of Lambda's INIT_REPORT line, which it writes when an
+// environment's Init phase fails or times out.
+type InitReport struct {
+	// Duration is how long Init ran.
+	Duration time.Duration
+	// Status is StatusError or StatusTimeout.
+	Status Status
+	// ErrorType goes with StatusError, e.g. "Runtime.ImportModuleError".
+	ErrorType string
+}
+
+// FailInit logs an invocation that could not run because its environment failed to
+// initialise, as Lambda logs it: the Init phase's output (the function's, already in the
+// stream), "INIT_REPORT Init Duration: … Phase: init Status: error Error Type: …", START,
+// errorLine when it is not empty (Lambda prints the platform's error there for a runtime that
+// exited or could not start), END, and r's REPORT, whose status says how Init failed. It
+// returns, when tail is set, the last TailBytes of all that, the Init phase's output
+// included: what Invoke returns with X-Amz-Log-Type: Tail.
+func (st *Stream) FailInit(ir InitReport, requestID, errorLine string, r Report, tail bool) []byte {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.drainLocked()
+	now := st.svc.now()
+	ts := now.UnixNano()
+	st.flushPartialsLocked(ts)
+	st.markDropsLocked(ts)
+	st.line = AppendInitReport(st.line[:0], ir)
+	st.recordLocked(st.line, ts, true)
+	st.beginLocked(requestID, tail, st.initTail.last(), ts)
+	if errorLine != "" {
+		st.line = append(st.line[:0], errorLine...)
+		if !bytes.HasSuffix(st.line, []byte("\n")) {
+			st.line = append(st.line, '\n')
+		}
+		st.recordLocked(st.line, ts, true)
+	}
+	r.RequestID = requestID
+	return st.endLocked(r, now)
 }
 
 // Writer returns a writer for one source of the function's output, for sandboxes that copy
@@ -152,7 +227,9 @@ func (st *Stream) Close() error {
 		return nil
 	}
 	st.drainLocked()
-	st.flushPartialsLocked(st.svc.now().UnixNano())
+	now := st.svc.now().UnixNano()
+	st.flushPartialsLocked(now)
+	st.markDropsLocked(now)
 	st.closed = true
 	pipes := slices.Clone(st.pipes) // readers remove themselves from st.pipes as they finish
 	st.mu.Unlock()
@@ -234,14 +311,35 @@ func (st *Stream) detachLocked(src *source, ts int64) {
 	st.sources = slices.DeleteFunc(st.sources, func(s *source) bool { return s == src })
 }
 
-// emitLocked records one line: in the invocation's tail if asked for, and in the store
-// unless the stream is closed.
+// emitLocked records one line of the function's output, unless it is over the
+// environment's rate or the buffers (publish.go), in which case it is counted as dropped.
+// After drops, a marker goes first, at most once a second (End and Close write the rest).
 func (st *Stream) emitLocked(msg []byte, ts int64) {
-	if st.tailOn {
+	if st.closed {
+		return
+	}
+	if why := st.admitLocked(len(msg), ts); why != dropNone {
+		st.dropLocked(why)
+		return
+	}
+	if st.droppedLines > 0 && ts-st.lastMarker >= int64(time.Second) {
+		st.markDropsLocked(ts)
+	}
+	st.recordLocked(msg, ts, false)
+}
+
+// recordLocked keeps one line: in the invocation's tail if asked for (or the Init phase's),
+// and in the store unless the stream is closed. Platform lines come here directly: they are
+// never dropped.
+func (st *Stream) recordLocked(msg []byte, ts int64, platform bool) {
+	switch {
+	case st.tailOn:
 		st.tail.write(msg)
+	case !st.begun:
+		st.initTail.write(msg)
 	}
 	if !st.closed {
-		st.svc.enqueue(st.subject, ts, st.requestID, msg)
+		st.enqueueLocked(ts, st.requestID, msg, platform)
 	}
 }
 

@@ -290,7 +290,7 @@ func TestFullBufferDropsInsteadOfBlocking(t *testing.T) {
 	if tail := st.End(Report{MemorySizeMB: 128}); !bytes.HasPrefix(tail, []byte("START")) {
 		t.Errorf("tail with a full buffer = %q; the tail must not depend on the store", tail)
 	}
-	total := uint64(lines + 3)
+	total := uint64(lines + 4) // and START, the drop marker, END and REPORT
 	waitFor(t, "every line to be dropped or failed", func() bool {
 		st := s.Stats()
 		return st.Dropped+st.Failed+st.Published == total

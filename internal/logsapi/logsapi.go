@@ -33,7 +33,7 @@ const maxRequestBody = 1 << 20
 
 // Reader is the log store as this API needs it; *logs.Service implements it.
 type Reader interface {
-	Read(ctx context.Context, group string, since time.Time, opts logs.ReadOptions) (logs.Page, error)
+	Scan(ctx context.Context, group string, since time.Time, opts logs.ReadOptions, fn func(logs.Event) bool) (logs.Cursor, bool, error)
 	Streams(ctx context.Context, group string) ([]logs.StreamInfo, error)
 	Groups(ctx context.Context) ([]string, error)
 }

@@ -24,8 +24,6 @@ const (
 	// maxFilterScan bounds the events one FilterLogEvents request looks at; a restrictive
 	// pattern over a long log answers with fewer events and a nextToken, as CloudWatch does.
 	maxFilterScan = 100000
-	// readChunk is how many events one read of the store returns.
-	readChunk = 10000
 )
 
 var groupNameRE = regexp.MustCompile(`^[\.\-_/#A-Za-z0-9]{1,512}$`)
@@ -274,41 +272,24 @@ func (h *Handler) describeLogStreams(ctx context.Context, in *describeLogStreams
 // scan reads the events of group in [since, until) from the cursor from on, in the order
 // they were stored, and calls fn with each until fn returns false (scan then returns the
 // cursor of that event and more = true), maxScan events were read (more = true), or the log
-// ends (more = false, next is where new events will be).
+// ends (more = false, next is where new events will be). The store streams them: a request
+// holds the events it answers with, never the log it reads.
 func (h *Handler) scan(ctx context.Context, group string, since, until time.Time, streams []string,
 	from logs.Cursor, maxScan int, fn func(logs.Event) bool) (next logs.Cursor, more bool, err error) {
-	cur := from
-	for scanned := 0; ; {
-		n := min(readChunk, maxScan-scanned)
-		if n <= 0 {
-			return cur, true, nil
+	scanned := 0
+	// Past maxScan, the event not looked at is where the next request resumes, as with an
+	// event fn refused.
+	next, more, err = h.logs.Scan(ctx, group, since, logs.ReadOptions{Streams: streams, Until: until, From: from}, func(e logs.Event) bool {
+		if scanned == maxScan {
+			return false
 		}
-		page, err := h.logs.Read(ctx, group, since, logs.ReadOptions{Streams: streams, Until: until, Limit: n, From: cur})
-		if err != nil {
-			return cur, false, err
-		}
-		// A page is sorted by timestamp; paging needs the storage order, in which a cursor
-		// cuts the log in two.
-		slices.SortFunc(page.Events, func(a, b logs.Event) int {
-			switch {
-			case cursorLess(a.Position, b.Position):
-				return -1
-			case cursorLess(b.Position, a.Position):
-				return 1
-			}
-			return 0
-		})
-		for _, e := range page.Events {
-			if !fn(e) {
-				return e.Position, true, nil
-			}
-		}
-		scanned += len(page.Events)
-		cur = page.Next
-		if !page.More {
-			return cur, false, nil
-		}
+		scanned++
+		return fn(e)
+	})
+	if err != nil {
+		return from, false, err
 	}
+	return next, more, nil
 }
 
 func sortByTime[E any](events []E, ts func(E) int64) {

@@ -59,7 +59,9 @@ type Server struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	closed chan struct{} // closed by the connection's ClosedHandler
-	lock   *os.File      // the data dir's lock while the embedded server runs; nil otherwise
+	url    string        // Config.URL
+	opts   func(name string) []nats.Option
+	lock   *os.File // the data dir's lock while the embedded server runs; nil otherwise
 
 	closeOnce sync.Once
 }
@@ -75,29 +77,34 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	s := &Server{log: log, closed: make(chan struct{})}
-	opts := []nats.Option{
-		nats.Name("nimbus"),
-		nats.ClosedHandler(func(*nats.Conn) { close(s.closed) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			log.Error("nats async error", "subject", subject, "err", err)
-		}),
+	s := &Server{log: log, closed: make(chan struct{}), url: cfg.URL}
+	s.opts = func(name string) []nats.Option {
+		opts := []nats.Option{
+			nats.Name(name),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("nats disconnected", "conn", name, "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "conn", name, "url", nc.ConnectedUrl()) }),
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				subject := ""
+				if sub != nil {
+					subject = sub.Subject
+				}
+				log.Error("nats async error", "conn", name, "subject", subject, "err", err)
+			}),
+		}
+		if cfg.URL != "" {
+			// An external cluster may be briefly unreachable; keep reconnecting rather than
+			// letting the whole node die with the connection.
+			opts = append(opts, nats.MaxReconnects(-1), nats.Timeout(timeout))
+		}
+		return opts
 	}
+	opts := append(s.opts("nimbus"), nats.ClosedHandler(func(*nats.Conn) { close(s.closed) }))
 
 	if cfg.URL != "" {
-		// An external cluster may be briefly unreachable; keep reconnecting rather than
-		// letting the whole node die with the connection.
-		opts = append(opts, nats.MaxReconnects(-1), nats.Timeout(timeout))
 		nc, err := nats.Connect(cfg.URL, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to nats %s: %w", cfg.URL, err)
@@ -146,6 +153,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// MaxPayload is the largest message the embedded server accepts. An external cluster must
+// allow as much (max_payload) for asynchronous invocations of up to 1 MB.
+const MaxPayload = 8 << 20
+
 func startEmbedded(cfg Config, log *slog.Logger, timeout time.Duration) (*server.Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("natsd: DataDir is required for the embedded server")
@@ -163,6 +174,9 @@ func startEmbedded(cfg Config, log *slog.Logger, timeout time.Duration) (*server
 		DontListen: cfg.Listen == "",
 		// Signals belong to cmd/, not to a library.
 		NoSigs: true,
+		// A queued asynchronous invocation carries up to 1 MB of payload plus its envelope,
+		// and a destination record up to twice that; NATS's default limit is 1 MB.
+		MaxPayload: MaxPayload,
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
@@ -211,6 +225,29 @@ func startEmbedded(cfg Config, log *slog.Logger, timeout time.Duration) (*server
 		return nil, fmt.Errorf("natsd: jetstream not enabled in %s: %s", cfg.DataDir, msg)
 	}
 	return srv, nil
+}
+
+// Connect opens another connection to the same NATS, named name, with the same handlers.
+// Give a connection of its own to traffic that must not queue in front of the rest: each
+// connection has its own socket (or in-process pipe), buffers and flow control, so a flood of
+// function logs on one never delays, or disconnects, the catalog's requests on another. The
+// caller closes it (Drain) before Close.
+func (s *Server) Connect(name string) (*nats.Conn, jetstream.JetStream, error) {
+	opts := s.opts(name)
+	url := s.url
+	if s.srv != nil {
+		opts, url = append(opts, nats.InProcessServer(s.srv)), ""
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect %s to nats: %w", name, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream context for %s: %w", name, err)
+	}
+	return nc, js, nil
 }
 
 // Conn is the NATS connection.

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/internal/httplimit"
 )
 
 // DefaultMaxResponseBytes is Lambda's limit on a synchronous response: 6 MiB + 100 bytes
@@ -42,7 +44,17 @@ type Config struct {
 	// Logger receives protocol violations by the runtime at debug level and server errors at
 	// warn level. Default: discard.
 	Logger *slog.Logger
+	// MaxConnections bounds the connections the environment may hold open to its Runtime API;
+	// beyond it, new ones wait in the kernel's accept queue until one closes. Default
+	// DefaultMaxConnections.
+	MaxConnections int
 }
+
+// DefaultMaxConnections is how many connections an environment may hold to its Runtime API.
+// A runtime needs one (two while an extension registers); the rest is headroom. Every
+// connection is a descriptor of the server's own, so without a bound a function opening
+// thousands of them would take the descriptors every other function and the API need.
+const DefaultMaxConnections = 16
 
 // Invocation is one event handed to the runtime.
 type Invocation struct {
@@ -197,6 +209,9 @@ func New(cfg Config) *Endpoint {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -232,7 +247,7 @@ func (e *Endpoint) Serve(l net.Listener) error {
 	}
 	e.serving = true
 	e.mu.Unlock()
-	if err := e.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := e.srv.Serve(httplimit.Listener(l, e.cfg.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving runtime api: %w", err)
 	}
 	return nil

@@ -40,8 +40,12 @@ type Driver interface {
 	// program to exit, then kills them all. It returns when the program has exited. The
 	// environment cannot be started again; Destroy is still needed.
 	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Destroy kills every process of the environment and removes everything it made. It is
-	// idempotent: destroying an unknown or already destroyed environment returns nil.
+	// Destroy kills every process of the environment and removes everything it made. It
+	// returns as soon as the killing is under way, in constant time whatever the program
+	// does (the answer to an invocation that timed out waits for it): the ID is then free,
+	// and nothing more is written to Spec.Stdout and Spec.Stderr. The processes' deaths and
+	// the removal finish in the background, normally within milliseconds. It is idempotent:
+	// destroying an unknown or already destroyed environment returns nil.
 	Destroy(ctx context.Context, id string) error
 	// Stats reports the environment's memory use. It works until Destroy, also after the
 	// program has exited.

@@ -242,8 +242,10 @@ func (c *Catalog) Subscribe(fn func(Event)) (unsubscribe func()) {
 	}
 }
 
-// codeRefs is the set of code objects the records reference.
-func (c *Catalog) codeRefs() map[string]bool {
+// CodeRefs is the set of code objects (hex SHA-256s) the records reference: code that must be
+// kept, in the store and in every node's code cache. When versions exist, their code is
+// referenced here too.
+func (c *Catalog) CodeRefs() map[string]bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	refs := make(map[string]bool, len(c.fns))

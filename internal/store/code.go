@@ -188,7 +188,7 @@ func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) ([]string, 
 	if err := s.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("sweep code: %w", err)
 	}
-	used := s.catalog.codeRefs()
+	used := s.catalog.CodeRefs()
 	var removed []string
 	for _, name := range old {
 		if used[name] {

@@ -188,5 +188,6 @@ func clone(f *lambda.Function) *lambda.Function {
 		n := *f.ReservedConcurrency
 		c.ReservedConcurrency = &n
 	}
+	c.EventInvoke = f.EventInvoke.Clone()
 	return &c
 }

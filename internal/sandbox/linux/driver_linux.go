@@ -72,6 +72,11 @@ type Driver struct {
 	mu     sync.Mutex
 	envs   map[string]*env
 	closed bool
+	// dying counts the environments being killed, for prioritize.
+	dying int
+	// removing counts destroyed environments whose processes and cgroup are still being
+	// removed; Close waits for them.
+	removing sync.WaitGroup
 }
 
 // Interface guards.
@@ -159,7 +164,6 @@ func (d *Driver) removeLeftovers() error {
 		if err != nil {
 			continue // deleted meanwhile
 		}
-		cg.thaw() // a frozen process dies only when thawed
 		if err := killAll(cg); err != nil {
 			return fmt.Errorf("kill leftover environment %s: %w", id, err)
 		}
@@ -171,8 +175,8 @@ func (d *Driver) removeLeftovers() error {
 	return nil
 }
 
-// Close destroys every environment and releases the run directory. The parent cgroup is
-// removed too; a later New recreates it.
+// Close destroys every environment, waits until they are removed, and releases the run
+// directory. The parent cgroup is removed too; a later New recreates it.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -190,6 +194,7 @@ func (d *Driver) Close() error {
 		wg.Go(func() { d.Destroy(context.Background(), e.id) })
 	}
 	wg.Wait()
+	d.removing.Wait()
 	d.inits.close()
 	d.inits = nil
 	err := d.cgroups.remove()
@@ -258,7 +263,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (err error) {
 	defer func() {
 		if err != nil {
 			e.mu.Unlock()
-			e.destroyOnce.Do(func() { d.teardown(e) })
+			e.destroyOnce.Do(func() { d.destroy(e) })
 			e.mu.Lock()
 		}
 	}()
@@ -448,12 +453,14 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 		return fmt.Errorf("stop %s: %w", id, ctx.Err())
 	}
 	e.mu.Lock()
-	if e.frozen {
-		e.cg.thaw()
-		e.frozen = false
+	err = e.killLocked()
+	if kerr := e.cg.kill(); err == nil {
+		err = kerr
 	}
-	e.kill()
 	e.mu.Unlock()
+	if err != nil {
+		d.log.Warn("kill execution environment", "id", id, "err", err)
+	}
 	select {
 	case <-e.exited:
 		return nil
@@ -462,7 +469,13 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	}
 }
 
-// Destroy kills everything and removes the environment. Unknown IDs are not an error.
+// Destroy ends the environment at once and removes what is left of it in the background.
+// Unknown IDs are not an error.
+//
+// The answer to an invocation that timed out waits for Destroy, so it must not wait for a
+// hostile program to die: a fork bomb's processes take milliseconds to exit even with
+// nothing holding them back, and the cgroup can only go once they have. Destroy returns when
+// nothing of the environment can run any more and the ID is free; remove does the rest.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Lock()
 	e := d.envs[id]
@@ -470,59 +483,65 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if e == nil {
 		return nil
 	}
-	e.destroyOnce.Do(func() { go d.teardown(e) })
-	select {
-	case <-e.destroyed:
-		return e.destroyErr
-	case <-ctx.Done():
-		return fmt.Errorf("destroy %s: %w", id, ctx.Err())
-	}
+	e.destroyOnce.Do(func() { d.destroy(e) })
+	return e.destroyErr
 }
 
-// teardown is Destroy's work; Create calls it directly when it fails.
-func (d *Driver) teardown(e *env) {
+// destroy is Destroy's part that the caller waits for; Create calls it when it fails.
+func (d *Driver) destroy(e *env) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	defer close(e.destroyed)
 	e.state = destroyed
-	if e.boost != nil {
-		e.boost.Stop()
-	}
 	if e.procStatm != nil {
 		e.procStatm.Close()
 	}
 	for _, l := range e.listeners {
 		l.Close()
 	}
-	var errs []error
+	var err error
 	if e.pidfd != nil {
-		if e.frozen {
-			e.cg.thaw()
-		}
-		// The program is pid 1 of its namespace: killing it kills every process in there,
-		// double-forked and setsid'd ones included.
-		e.kill()
+		err = e.killLocked()
 		if !e.reaping {
 			// Create failed before it started the reaper.
 			e.reaping = true
 			go e.reap()
 		}
+	}
+	e.mu.Unlock()
+	e.output.close()
+	d.mu.Lock()
+	delete(d.envs, e.id)
+	d.removing.Add(1)
+	d.mu.Unlock()
+	go d.remove(e)
+	if err != nil {
+		e.destroyErr = fmt.Errorf("destroy %s: %w", e.id, err)
+	}
+}
+
+// remove waits for a destroyed environment's processes to be gone and removes its cgroup.
+func (d *Driver) remove(e *env) {
+	defer d.removing.Done()
+	defer close(e.removed)
+	var errs []error
+	if e.pidfd != nil {
+		// Every process of a fork bomb spins, and pid 1 gets its share of the CPU among
+		// hundreds: waiting for it to die and take the others with it can take seconds
+		// under load. Each process killed directly needs one turn on the CPU to die.
+		d.prioritize(+1)
+		if err := e.cg.kill(); err != nil {
+			errs = append(errs, err)
+		}
+		// pid 1 is reaped only after every other process of its namespace.
 		select {
 		case <-e.exited:
 		case <-time.After(exitTimeout):
 			errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
 		}
+		d.prioritize(-1)
 	}
 	if e.cg != nil {
-		// Normally the cgroup is empty by now and removing it is all there is to do; if it
-		// is not, something outlived pid 1, and is killed the slow way.
-		if e.cg.delete() != nil {
-			if err := killAll(e.cg); err != nil {
-				errs = append(errs, err)
-			}
-			if err := e.cg.delete(); err != nil {
-				errs = append(errs, err)
-			}
+		if err := removeCgroup(e.cg); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if e.pidfd != nil {
@@ -530,12 +549,46 @@ func (d *Driver) teardown(e *env) {
 		e.pidfd.Close()
 	}
 	e.ctl.close()
-	d.mu.Lock()
-	delete(d.envs, e.id)
-	d.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
-		e.destroyErr = fmt.Errorf("destroy %s: %w", e.id, err)
-		d.log.Error("destroy execution environment", "id", e.id, "err", err)
+		d.log.Error("remove execution environment", "id", e.id, "err", err)
+	}
+}
+
+// prioritize counts an environment in (+1) or out (-1) of those being killed. A killed
+// process needs a turn on the CPU to die, and all environments share the weight of the
+// parent cgroup, which is that of one process of the host: on a loaded host the hundreds of
+// processes of a fork bomb took seconds to get their turns. While any environment is being
+// killed, the parent outweighs the host's processes; the other environments in it stay
+// within their own quotas.
+func (d *Driver) prioritize(delta int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dying += delta
+	if (delta > 0 && d.dying == 1) || d.dying == 0 {
+		if err := d.cgroups.prioritize(d.dying > 0); err != nil {
+			d.log.Warn("set the CPU weight of the environments' cgroup", "err", err)
+		}
+	}
+}
+
+// removeCgroup removes an environment's cgroup once its pid 1 is gone. Normally the cgroup
+// is empty by then and one rmdir per controller is all there is to do. If it is not,
+// something outlived pid 1 and is killed the slow way; rmdir is retried for a while, as the
+// kernel may count a process a moment after it has been reaped.
+func removeCgroup(cg cgroup) error {
+	if cg.delete() == nil {
+		return nil
+	}
+	if err := killAll(cg); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(emptyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := cg.delete()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
 	}
 }
 
@@ -640,15 +693,19 @@ func (d *Driver) setFrozen(id string, frozen bool) error {
 	return nil
 }
 
-// killAll SIGKILLs every process in cg until it is empty.
+// killAll kills every process in cg and waits until none is left: the sweep for processes
+// that outlived their namespace's pid 1 (none should) and for what a crashed server left.
 func killAll(cg cgroup) error {
+	if err := cg.unthrottle(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	deadline := time.Now().Add(emptyTimeout)
 	for {
 		pids, err := cg.procs()
 		if err != nil || len(pids) == 0 {
 			return err
 		}
-		if err := signalAll(cg, syscall.SIGKILL); err != nil {
+		if err := cg.kill(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {

@@ -47,6 +47,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceWithoutPool(t *testing.T) {
 	d := newTestDriverWith(t, Config{InitPool: -1})
 	t.Cleanup(func() { // after the parallel subtests and their Destroys
+		d.removing.Wait() // Destroy leaves the cgroups' removal to the background
 		if n, err := d.cgroups.children(); err != nil || len(n) != 0 {
 			t.Errorf("cgroups left without a pool: %v, %v", n, err)
 		}

@@ -63,18 +63,45 @@ type env struct {
 	exited  chan struct{} // closed when the program has been reaped and status is set
 	status  sandbox.ExitStatus
 	outputs sync.WaitGroup
+	output  outputGate
 	done    chan struct{} // closed after exited, once the output is drained
 
 	destroyOnce sync.Once
-	destroyed   chan struct{}
-	destroyErr  error
+	destroyErr  error         // what Destroy returns; set by destroyOnce
+	removed     chan struct{} // closed when remove is done
 }
 
 func newEnv(spec sandbox.Spec) *env {
 	return &env{
 		id: spec.ID, spec: spec, ctl: &control{},
-		exited: make(chan struct{}), done: make(chan struct{}), destroyed: make(chan struct{}),
+		exited: make(chan struct{}), done: make(chan struct{}), removed: make(chan struct{}),
 	}
+}
+
+// outputGate stops the delivery of output to the Spec's writers at Destroy, which returns
+// before the program's processes are gone (their output is drained and dropped): a caller
+// may close its writers once Destroy has returned.
+type outputGate struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// write writes p to w unless the gate is closed, and reports whether to go on writing.
+func (g *outputGate) write(w io.Writer, p []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	_, err := w.Write(p)
+	return err == nil
+}
+
+// close waits for a write under way and stops the rest.
+func (g *outputGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // adopt makes a booted init this environment's and starts copying its output, except for
@@ -91,21 +118,19 @@ func (e *env) adopt(p *proc, directStdout, directStderr bool) {
 			continue
 		}
 		e.outputs.Add(1)
-		go copyOutput(o.w, o.r, &e.outputs)
+		go copyOutput(o.w, o.r, &e.outputs, &e.output)
 	}
 }
 
-func copyOutput(w io.Writer, r *os.File, wg *sync.WaitGroup) {
+func copyOutput(w io.Writer, r *os.File, wg *sync.WaitGroup, gate *outputGate) {
 	defer wg.Done()
 	defer r.Close()
 	if w != nil {
 		buf := make([]byte, outputBufferSize)
 		for {
 			n, err := r.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					break // keep draining below, or the program would block on a full pipe
-				}
+			if n > 0 && !gate.write(w, buf[:n]) {
+				break // keep draining below, or the program would block on a full pipe
 			}
 			if err != nil {
 				return
@@ -155,6 +180,26 @@ func (e *env) hasExited() bool {
 	default:
 		return false
 	}
+}
+
+// killLocked starts killing the environment, in constant time whatever its program does: it
+// lifts the CPU quota (see cgroup.unthrottle) and kills pid 1, upon which the kernel refuses
+// new processes in its pid namespace and kills the others (zap_pid_ns_processes). That is
+// not enough for a fork bomb, whose pid 1 may take seconds to get its turn on the CPU
+// among hundreds of spinning processes: the caller then kills the whole cgroup (cgroup.kill),
+// which also thaws a frozen environment.
+func (e *env) killLocked() error {
+	if e.boost != nil {
+		e.boost.Stop() // its end would throttle the dying environment again
+		e.boost = nil
+	}
+	if e.cg == nil {
+		return nil
+	}
+	err := e.cg.unthrottle()
+	e.kill()
+	e.frozen = false
+	return err
 }
 
 // kill sends SIGKILL to the program (or the init) through the pidfd, which cannot hit a

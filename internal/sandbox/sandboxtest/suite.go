@@ -39,6 +39,7 @@ func TestDriver(t *testing.T, d sandbox.Driver) {
 		{"Network", testNetwork},
 		{"MemoryLimit", testMemoryLimit},
 		{"PidsLimit", testPidsLimit},
+		{"ForkBomb", testForkBomb},
 		{"TmpSize", testTmpSize},
 		{"OpenFiles", testOpenFiles},
 		{"Syscalls", testSyscalls},
@@ -307,6 +308,77 @@ func testPidsLimit(t *testing.T, d sandbox.Driver) {
 	if got.Err != "EAGAIN" || got.Forked >= sandbox.PidsLimit || got.Forked < sandbox.PidsLimit/2 {
 		t.Errorf("fork bomb forked %d then %s; want EAGAIN below %d processes", got.Forked, got.Err, sandbox.PidsLimit)
 	}
+}
+
+// testForkBomb kills fork bombs at 128 MB, with the CPU quota that memory buys: forking for
+// ever at the pids and memory limits, their processes are starved by their own quota, and
+// killing them one by one (or waiting for them to die of a SIGKILL they cannot run to take)
+// took minutes. Stop and Destroy must end them at once and leave no process behind; the
+// output pipe every process of the bomb holds tells when the last one is gone. How fast is
+// measured by the driver's fork-bomb benchmark, not here.
+func testForkBomb(t *testing.T, d sandbox.Driver) {
+	for i := range 2 {
+		for _, stop := range []bool{false, true} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, _, _ := ProbeSpec(t, "bomb")
+			spec.MemoryMB = 128
+			spec.Stdout, spec.Stderr = w, w
+			StartForkBomb(t, d, spec)
+			w.Close() // the bomb's processes hold the only write ends now
+			if stop {
+				if err := d.Stop(ctx(t), spec.ID, 0); err != nil {
+					t.Fatalf("round %d: Stop of a fork bomb = %v", i, err)
+				}
+				if st, err := d.Wait(ctx(t), spec.ID); err != nil || st.Signal != syscall.SIGKILL {
+					t.Errorf("round %d: Wait after Stop of a fork bomb = %v, %v; want SIGKILL", i, st, err)
+				}
+			}
+			if err := d.Destroy(ctx(t), spec.ID); err != nil {
+				t.Fatalf("round %d: Destroy of a fork bomb = %v", i, err)
+			}
+			if err := waitEOF(r, callTimeout); err != nil {
+				t.Fatalf("round %d (stop first: %v): processes of the fork bomb outlive Destroy: %v", i, stop, err)
+			}
+			r.Close()
+		}
+	}
+}
+
+// StartForkBomb starts spec, a probe "bomb", and returns once the bomb is at full strength,
+// with half of its memory limit in use, and any Init CPU boost is over, so that it runs on
+// the quota its memory buys. Its output must be a pipe the caller reads, or discarded.
+func StartForkBomb(tb testing.TB, d sandbox.Driver, spec sandbox.Spec) {
+	tb.Helper()
+	Start(tb, d, spec)
+	deadline := time.Now().Add(callTimeout)
+	for {
+		s, err := d.Stats(ctx(tb), spec.ID)
+		if err != nil {
+			tb.Fatalf("Stats(%s) = %v", spec.ID, err)
+		}
+		if s.MemoryBytes >= uint64(spec.MemoryMB)<<19 {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("fork bomb uses %d bytes after %v, want half of %d MB", s.MemoryBytes, callTimeout, spec.MemoryMB)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b, ok := d.(sandbox.InitBooster); ok {
+		if err := b.EndInit(ctx(tb), spec.ID); err != nil {
+			tb.Fatalf("EndInit(%s) = %v", spec.ID, err)
+		}
+	}
+}
+
+// waitEOF reads r until every writer is gone, or fails after timeout.
+func waitEOF(r *os.File, timeout time.Duration) error {
+	r.SetReadDeadline(time.Now().Add(timeout))
+	_, err := io.Copy(io.Discard, r)
+	return err
 }
 
 func testTmpSize(t *testing.T, d sandbox.Driver) {

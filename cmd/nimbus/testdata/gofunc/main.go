@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,10 +29,26 @@ var (
 	invocations int
 )
 
-func handle(ctx context.Context, ev event) (any, error) {
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var ev event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
 	invocations++
 	lc, _ := lambdacontext.FromContext(ctx)
+	if ev.Action == "" && bytes.Contains(raw, []byte(`"requestContext"`)) {
+		// An asynchronous invocation record, from a destination.
+		var b bytes.Buffer
+		json.Compact(&b, raw)
+		fmt.Println("RECORD " + b.String())
+		return "recorded", nil
+	}
 	switch ev.Action {
+	case "mark":
+		// Says which event ran, then takes its time.
+		fmt.Println("MARK", ev.Name, lc.AwsRequestID)
+		time.Sleep(time.Duration(ev.Millis) * time.Millisecond)
+		return "marked", nil
 	case "hello":
 		fmt.Println("hello from go to", ev.Name)
 		return map[string]any{"hello": ev.Name, "requestId": lc.AwsRequestID, "arn": lc.InvokedFunctionArn}, nil
@@ -71,6 +89,11 @@ func handle(ctx context.Context, ev event) (any, error) {
 }
 
 func main() {
+	// A bootstrap that fails before it asks for work: Lambda reports Runtime.ExitError.
+	if msg := os.Getenv("FAIL_INIT"); msg != "" {
+		fmt.Println(msg)
+		os.Exit(1)
+	}
 	var opts []lambda.Option
 	if os.Getenv("ENABLE_SIGTERM") != "" {
 		opts = append(opts, lambda.WithEnableSIGTERM(func() { fmt.Println("SIGTERM received, cleaning up") }))

@@ -61,6 +61,8 @@ func main() {
 		alloc(args[0])
 	case "forkbomb":
 		forkbomb()
+	case "bomb":
+		bomb()
 	case "filltmp":
 		fill("/tmp/fill")
 	case "openfiles":
@@ -250,6 +252,24 @@ func forkbomb() {
 	}
 	emit(map[string]any{"forked": n, "err": errText(err)})
 	sleep()
+}
+
+// bomb is a hostile fork bomb, the probe's `while True: os.fork()`: every process forks
+// as fast as it can for ever, trying again when the pids limit refuses, and every child
+// dirties 256 KiB of its own, so that the environment lives at its memory limit too, with
+// the OOM killer at work. The children are raw forks that run only this loop, which needs
+// nothing of the Go runtime. "bombing" is printed once, by the first process.
+func bomb() {
+	mem := make([]byte, 256<<10) // not touched here: each child's copy is its own
+	os.Stdout.WriteString("bombing\n")
+	for {
+		r1, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno == 0 && r1 == 0 {
+			for i := 0; i < len(mem); i += 4096 {
+				mem[i]++
+			}
+		}
+	}
 }
 
 func fill(path string) {
