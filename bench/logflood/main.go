@@ -229,8 +229,8 @@ func start(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Stderr = logFile
-	out, err := cmd.StdoutPipe()
+	cmd.Stdout = logFile
+	out, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +244,20 @@ func start(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
-				s.endpoint = rest
+			// The server's log says when it serves: msg="serving the Lambda API"
+			// endpoint=URL runtimes=a,b,c data_dir=DIR.
+			if !strings.Contains(line, ` msg="serving the Lambda API" `) {
+				continue
 			}
-			if rest, ok := strings.CutPrefix(line, "nimbus: runtimes: "); ok {
-				s.runtimes = strings.Split(rest, ", ")
-				close(ready)
+			for _, field := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(field, "endpoint="); ok {
+					s.endpoint = v
+				}
+				if v, ok := strings.CutPrefix(field, "runtimes="); ok {
+					s.runtimes = strings.Split(v, ",")
+				}
 			}
+			close(ready)
 		}
 	}()
 	select {

@@ -137,3 +137,32 @@ func TestDescribeFunctionError(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckHandlerFile(t *testing.T) {
+	dir := tree(t, map[string]string{
+		"lambda_function.py": "def lambda_handler(e, c): pass",
+		"pkg/app.py":         "def main(e, c): pass",
+		"lib/__init__.py":    "def run(e, c): pass",
+		"src/index.mjs":      "export const handler = async () => 1;",
+	})
+	f := dirFiles(dir)
+	det := Detection{Family: Python, Handler: "lambda_function.lambda_handler", Reason: "found lambda_function.py"}
+	for _, tc := range []struct {
+		runtime, handler, wantErr string
+	}{
+		{"python3.11", "lambda_function.lambda_handler", ""},
+		{"python3.11", "pkg.app.main", ""},
+		{"python3.11", "pkg/app.main", ""},
+		{"python3.11", "lib.run", ""},
+		{"python3.11", "app.lambda_handler", "has no app.py or app/__init__.py (found lambda_function.py: did you mean --handler lambda_function.lambda_handler?)"},
+		{"nodejs20.x", "src/index.handler", ""},
+		{"nodejs20.x", "src/index.nested.handler", ""},
+		{"nodejs20.x", "index.handler", "has no index.js or index.mjs or index.cjs: pass"},
+		{"provided.al2023", "anything", ""},
+	} {
+		err := checkHandlerFile(f, "code", tc.runtime, tc.handler, det)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("checkHandlerFile(%s, %s) = %v, want %q", tc.runtime, tc.handler, err, tc.wantErr)
+		}
+	}
+}
