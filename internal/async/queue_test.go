@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,4 +341,30 @@ func TestParseLineage(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseLineage (-want +got):\n%s", diff)
 	}
+}
+
+// BenchmarkEnqueue is the queue's own cost of accepting an event: stored in JetStream on the
+// embedded server (no invoker, so nothing drains).
+func BenchmarkEnqueue(b *testing.B) {
+	nc, err := natsd.Start(context.Background(), natsd.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	q, err := async.New(context.Background(), async.Config{JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: &functions{}, Location: loc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprint(n.Add(1))
+			if err := q.Enqueue(context.Background(), &async.Event{RequestID: id, Function: "fn", Payload: json.RawMessage(`{"a":1}`)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
