@@ -7,7 +7,10 @@
 //   - events drained per second by the function at reserved concurrency 1 and 8, the backlog
 //     queued first, against synchronous invocations of the same function with 1 and 8 callers;
 //   - at idle, the time from sending an Event invoke (and from its 202) to the function's
-//     handler starting, which the function stamps into its log.
+//     handler starting, which the function stamps into its log;
+//   - a soak: -kill events (default 1,000) queued for a slow function (20 ms, reserved
+//     concurrency 4), the server killed with SIGKILL while they drain and started again on
+//     the same data dir; every event must run, and the duplicates are counted.
 //
 // It needs root (Nimbus's sandbox) and takes about a minute:
 //
@@ -67,6 +70,7 @@ type options struct {
 	enqueueDur time.Duration
 	drainN     int
 	idleN      int
+	killN      int
 	keep       bool
 }
 
@@ -77,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.enqueueDur, "enqueue", 5*time.Second, "time spent queueing events for the enqueue rate")
 	fs.IntVar(&o.drainN, "n", 4000, "events queued, and synchronous calls made, per drain configuration")
 	fs.IntVar(&o.idleN, "idle", 40, "events sent one at a time for the 202→start latency")
+	fs.IntVar(&o.killN, "kill", 1000, "events of the kill -9 soak (0 skips it)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server log, data dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer func() { s.stop() }()
 	for _, name := range []string{"sink", "noop", "stamp"} {
 		if err := s.create(ctx, name, fnZip); err != nil {
 			return err
@@ -161,6 +166,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rows = append(rows,
 		row{"idle send → handler start", "p50 " + ms(percentile(fromSend, 50)), "p99 " + ms(percentile(fromSend, 99))},
 		row{"idle 202 → handler start", "p50 " + ms(percentile(from202, 50)), "p99 " + ms(percentile(from202, 99))})
+
+	if o.killN > 0 {
+		say("soak: %d events, kill -9 while they drain", o.killN)
+		r, err := s.killSoak(ctx, fnZip, o.killN, filepath.Join(dir, "server-restarted.log"))
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tdetail")
@@ -473,36 +487,60 @@ func (s *server) runEvents(ctx context.Context, name string, c, n int) (time.Dur
 	return time.Since(start), firstErr
 }
 
-// succeeded is the server's count of the function's events that ran successfully.
-func (s *server) succeeded(ctx context.Context, name string) (int64, error) {
+// queued is the number of the function's events in the queue, -1 when the server cannot say.
+func (s *server) queued(ctx context.Context, name string) int64 {
+	var n int64 = -1
+	s.queueStatus(ctx, func(f queueFunction) {
+		if n < 0 {
+			n = 0
+		}
+		if f.FunctionName == name {
+			n = int64(f.Events)
+		}
+	})
+	return n
+}
+
+type queueFunction struct {
+	FunctionName string
+	Events       uint64
+	Succeeded    int64
+}
+
+// queueStatus calls each with every function of GET /nimbus/async-queue.
+func (s *server) queueStatus(ctx context.Context, each func(queueFunction)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint+"/nimbus/async-queue", nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	sum := sha256.Sum256(nil)
 	if err := s.signer.SignHTTP(ctx, s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		Functions []struct {
-			FunctionName string
-			Succeeded    int64
-		}
-	}
+	var out struct{ Functions []queueFunction }
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return 0, err
+		return err
 	}
 	for _, f := range out.Functions {
-		if f.FunctionName == name {
-			return f.Succeeded, nil
-		}
+		each(f)
 	}
-	return 0, nil
+	return nil
+}
+
+// succeeded is the server's count of the function's events that ran successfully.
+func (s *server) succeeded(ctx context.Context, name string) (int64, error) {
+	var n int64
+	err := s.queueStatus(ctx, func(f queueFunction) {
+		if f.FunctionName == name {
+			n = f.Succeeded
+		}
+	})
+	return n, err
 }
 
 // idleStart sends n stamped events one at a time, 150 ms apart, and reads from the function's
@@ -551,5 +589,104 @@ func (s *server) idleStart(ctx context.Context, name string, n int) (fromSend, f
 			return nil, nil, fmt.Errorf("%d of %d stamps in the log", len(fromSend), n)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stamps reads the function's log: how many times each event id ran.
+func (s *server) stamps(ctx context.Context, name string) (map[string]int, error) {
+	out, err := exec.CommandContext(ctx, s.bin, "logs", name, "--since", "0", "--data-dir", s.dataDir).Output()
+	if err != nil {
+		return nil, fmt.Errorf("nimbus logs: %w", err)
+	}
+	got := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, rest, ok := strings.Cut(line, "STAMP "); ok {
+			if f := strings.Fields(rest); len(f) == 2 {
+				got[f[0]]++
+			}
+		}
+	}
+	return got, nil
+}
+
+// killSoak queues n events for a slow function, kills the server with SIGKILL once a fifth
+// have run, starts it again on the same data dir and waits until every event has run.
+func (s *server) killSoak(ctx context.Context, zip []byte, n int, logPath string) (row, error) {
+	const name = "soak"
+	if err := s.create(ctx, name, zip); err != nil {
+		return row{}, err
+	}
+	if err := s.reserve(ctx, name, 4); err != nil {
+		return row{}, err
+	}
+	var left atomic.Int64
+	left.Store(int64(n))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := left.Add(-1); i >= 0; i = left.Add(-1) {
+				if err := s.invoke(ctx, name, "Event", fmt.Appendf(nil, `{"id":"k%d","stamp":true,"millis":20}`, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return row{}, err
+	}
+	var before int
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		got, err := s.stamps(ctx, name)
+		if err != nil {
+			return row{}, err
+		}
+		if before = len(got); before >= n/5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return row{}, fmt.Errorf("only %d of %d events ran in 2 minutes", before, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	restarted, err := startServer(ctx, s.bin, s.dataDir, logPath)
+	if err != nil {
+		return row{}, err
+	}
+	*s = *restarted
+	start := time.Now()
+	for {
+		got, err := s.stamps(ctx, name)
+		if err != nil {
+			return row{}, err
+		}
+		if len(got) == n {
+			ranAll := time.Since(start)
+			// Events that were running at the kill ran again once their ack wait passed:
+			// count duplicates once the queue is empty.
+			for s.queued(ctx, name) > 0 && time.Since(start) < 5*time.Minute {
+				time.Sleep(500 * time.Millisecond)
+			}
+			if got, err = s.stamps(ctx, name); err != nil {
+				return row{}, err
+			}
+			dups := 0
+			for _, k := range got {
+				dups += k - 1
+			}
+			return row{fmt.Sprintf("kill -9 soak, %d events", n), fmt.Sprintf("%d/%d ran", len(got), n),
+				fmt.Sprintf("%d ran before the kill; every event ran %.1f s after the restart; %d duplicate runs once the queue emptied", before, ranAll.Seconds(), dups)}, nil
+		}
+		if time.Since(start) > 5*time.Minute {
+			return row{}, fmt.Errorf("%d of %d events ran after the restart", len(got), n)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
