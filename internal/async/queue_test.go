@@ -85,10 +85,13 @@ func startNATS(t *testing.T) *natsd.Server {
 	return nc
 }
 
-func newQueue(t *testing.T, nc *natsd.Server, fns *functions, iv *invoker) *async.Queue {
+func newQueue(t *testing.T, nc *natsd.Server, fns *functions, iv *invoker, change ...func(*async.Config)) *async.Queue {
 	t.Helper()
 	cfg := async.Config{JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: fns, Location: loc,
 		TimeScale: 0.001, AckWait: 2 * time.Second, IdleTimeout: time.Second, ScanInterval: 200 * time.Millisecond}
+	for _, c := range change {
+		c(&cfg)
+	}
 	if iv != nil {
 		cfg.Invoker = iv
 	}
@@ -316,6 +319,38 @@ func TestBusyFunctionDoesNotStarveAnother(t *testing.T) {
 	}
 	enqueue(t, q, "other", "other-1", `{}`)
 	waitFor(t, "the other function's event", func() bool { return len(iv.callsOf("other")) == 1 })
+}
+
+func TestInFlightCaps(t *testing.T) {
+	nc := startNATS(t)
+	fns := &functions{}
+	fns.put(&lambda.Function{Name: "capped"})
+	fns.put(&lambda.Function{Name: "reserved", ReservedConcurrency: intp(2)})
+	var mu sync.Mutex
+	running, peak := map[string]int{}, map[string]int{}
+	iv := &invoker{behave: func(inv *lambda.Invocation) (*lambda.InvokeResult, error) {
+		name := inv.Function.Name
+		mu.Lock()
+		running[name]++
+		peak[name] = max(peak[name], running[name])
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		mu.Lock()
+		running[name]--
+		mu.Unlock()
+		return &lambda.InvokeResult{Payload: []byte(`null`)}, nil
+	}}
+	q := newQueue(t, nc, fns, iv, func(c *async.Config) { c.Concurrency, c.PerFunction = 4, 3 })
+	for i := range 40 {
+		enqueue(t, q, "capped", fmt.Sprintf("c-%d", i), `{}`)
+		enqueue(t, q, "reserved", fmt.Sprintf("r-%d", i), `{}`)
+	}
+	waitFor(t, "every event", func() bool { return len(iv.callsOf("capped")) == 40 && len(iv.callsOf("reserved")) == 40 })
+	mu.Lock()
+	defer mu.Unlock()
+	if peak["capped"] > 3 || peak["reserved"] > 2 || peak["capped"]+peak["reserved"] < 2 {
+		t.Errorf("peak in flight = %v, want capped ≤ 3 (PerFunction) and reserved ≤ 2 (its reserved concurrency)", peak)
+	}
 }
 
 func TestBacklogs(t *testing.T) {

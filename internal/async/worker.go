@@ -92,7 +92,17 @@ func (w *worker) run() {
 		if err != nil {
 			w.release()
 			if q.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Closing, or the pull broke off (a lost connection, a deleted consumer):
+				// the next wake-up or scan starts a new worker.
 				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				q.log.Warn("async worker could not pull", "function", w.name, "err", err)
+				select {
+				case <-q.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
 			}
 			if w.idle() {
 				return
