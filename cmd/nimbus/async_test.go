@@ -173,6 +173,21 @@ func TestAsyncInvokeRetriesAndDestinations(t *testing.T) {
 		}
 	})
 
+	t.Run("recursive loop stopped", func(t *testing.T) {
+		// loop's success record goes to loop itself, which succeeds again, and so on.
+		createGo(t, c, "loop", nil)
+		loopARN := "arn:aws:lambda:us-east-1:000000000000:function:loop"
+		putConfig(t, c, &lambdasdk.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("loop"),
+			DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String(loopARN)},
+				OnFailure: &types.OnFailure{Destination: aws.String(recorderARN)}}})
+		invokeEvent(t, c, "loop", `{"action":"hello","name":"loop"}`)
+		waitForLog(t, s, "recorder", `"condition":"RecursiveInvocationLoop"`)
+		logs := s.must("logs", "loop", "--since", "0").stdout
+		if n := strings.Count(logs, "START RequestId: "); n != 16 {
+			t.Errorf("loop ran %d times, want 16 before the loop was stopped", n)
+		}
+	})
+
 	t.Run("nimbus invoke --async and nimbus queue", func(t *testing.T) {
 		out := s.must("invoke", "--async", "worker", "--payload", `{"action":"hello","name":"cli"}`).stdout
 		if !strings.Contains(out, "queued: request id ") {

@@ -11,7 +11,7 @@ var clientFlags = []string{"endpoint", "region", "data-dir", "output"}
 
 // commands lists the subcommands for shell completion.
 var commands = []cli.Command{
-	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "async-concurrency", "async-per-function", "async-time-scale", "access-log", "v"}},
+	{Name: "server", Help: "start the server", Flags: []string{"listen", "data-dir", "region", "account-id", "nats-url", "nats-listen", "memory-budget", "keep-warm", "log-retention", "log-max-mb", "async-concurrency", "async-per-function", "async-time-scale", "access-log", "log-rate-kb", "max-connections", "idle-timeout", "body-timeout", "v"}},
 	{Name: "deploy", Help: "create or update a function from a directory or zip", Args: "path",
 		Flags: append([]string{"name", "runtime", "handler", "memory", "timeout", "env", "description", "no-deps"}, clientFlags...)},
 	{Name: "invoke", Help: "invoke a function and print its response", Args: "function",

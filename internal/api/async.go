@@ -318,39 +318,35 @@ type QueueFunction struct {
 }
 
 func (s *Server) asyncQueueStatus(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	out := QueueStatus{Functions: []QueueFunction{}}
 	if s.async == nil {
-		return writeJSON(w, http.StatusOK, QueueStatus{Functions: []QueueFunction{}})
+		return writeJSON(w, http.StatusOK, out)
 	}
 	backlogs, err := s.async.Backlogs(r.Context())
 	if err != nil {
 		return err
 	}
-	metrics := s.async.Metrics()
 	byName := map[string]*QueueFunction{}
-	out := QueueStatus{Functions: []QueueFunction{}}
+	line := func(name string) *QueueFunction {
+		if byName[name] == nil {
+			byName[name] = &QueueFunction{FunctionName: name}
+		}
+		return byName[name]
+	}
 	for _, b := range backlogs {
-		out.Functions = append(out.Functions, QueueFunction{FunctionName: b.Function, Events: b.Events,
-			OldestEventAgeSeconds: b.OldestAge.Seconds()})
+		f := line(b.Function)
+		f.Events, f.OldestEventAgeSeconds = b.Events, b.OldestAge.Seconds()
 	}
-	for name := range metrics {
-		found := false
-		for _, f := range out.Functions {
-			found = found || f.FunctionName == name
-		}
-		if !found {
-			out.Functions = append(out.Functions, QueueFunction{FunctionName: name})
-		}
-	}
-	for i := range out.Functions {
-		byName[out.Functions[i].FunctionName] = &out.Functions[i]
-	}
-	for name, m := range metrics {
-		f := byName[name]
+	for name, m := range s.async.Metrics() {
+		f := line(name)
 		f.Received, f.Succeeded, f.Dropped, f.Retried, f.Throttled = m.Received, m.Succeeded, m.Dropped, m.Retried, m.Throttled
 		f.DestinationFailures = m.DestinationFailures
 		if m.AgeCount > 0 {
 			f.MeanEventAgeSeconds = (m.AgeTotal / time.Duration(m.AgeCount)).Seconds()
 		}
+	}
+	for _, f := range byName {
+		out.Functions = append(out.Functions, *f)
 	}
 	sortQueueFunctions(out.Functions)
 	return writeJSON(w, http.StatusOK, out)

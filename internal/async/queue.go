@@ -273,7 +273,7 @@ func (q *Queue) scan() error {
 	return nil
 }
 
-// Close stops the workers and waits for the invocations under way. Events not yet
+// Close stops the workers and waits a while for the invocations under way. Events not yet
 // acknowledged are redelivered, here or on another node.
 func (q *Queue) Close() {
 	q.cancel()
@@ -282,8 +282,19 @@ func (q *Queue) Close() {
 		q.sub.Unsubscribe()
 	}
 	q.mu.Unlock()
-	q.wg.Wait()
+	// An invocation runs to its end or its timeout whatever its context says; do not hold a
+	// shutdown for it. Its event is not acknowledged and runs again.
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		q.log.Warn("async invocations still running at shutdown; their events will run again")
+	}
 }
+
+// closeWait is how long Close waits for the invocations under way.
+const closeWait = 10 * time.Second
 
 // Backlog is the queue of one function.
 type Backlog struct {

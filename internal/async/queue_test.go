@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,10 +85,13 @@ func startNATS(t *testing.T) *natsd.Server {
 	return nc
 }
 
-func newQueue(t *testing.T, nc *natsd.Server, fns *functions, iv *invoker) *async.Queue {
+func newQueue(t *testing.T, nc *natsd.Server, fns *functions, iv *invoker, change ...func(*async.Config)) *async.Queue {
 	t.Helper()
 	cfg := async.Config{JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: fns, Location: loc,
 		TimeScale: 0.001, AckWait: 2 * time.Second, IdleTimeout: time.Second, ScanInterval: 200 * time.Millisecond}
+	for _, c := range change {
+		c(&cfg)
+	}
 	if iv != nil {
 		cfg.Invoker = iv
 	}
@@ -317,6 +321,38 @@ func TestBusyFunctionDoesNotStarveAnother(t *testing.T) {
 	waitFor(t, "the other function's event", func() bool { return len(iv.callsOf("other")) == 1 })
 }
 
+func TestInFlightCaps(t *testing.T) {
+	nc := startNATS(t)
+	fns := &functions{}
+	fns.put(&lambda.Function{Name: "capped"})
+	fns.put(&lambda.Function{Name: "reserved", ReservedConcurrency: intp(2)})
+	var mu sync.Mutex
+	running, peak := map[string]int{}, map[string]int{}
+	iv := &invoker{behave: func(inv *lambda.Invocation) (*lambda.InvokeResult, error) {
+		name := inv.Function.Name
+		mu.Lock()
+		running[name]++
+		peak[name] = max(peak[name], running[name])
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		mu.Lock()
+		running[name]--
+		mu.Unlock()
+		return &lambda.InvokeResult{Payload: []byte(`null`)}, nil
+	}}
+	q := newQueue(t, nc, fns, iv, func(c *async.Config) { c.Concurrency, c.PerFunction = 4, 3 })
+	for i := range 40 {
+		enqueue(t, q, "capped", fmt.Sprintf("c-%d", i), `{}`)
+		enqueue(t, q, "reserved", fmt.Sprintf("r-%d", i), `{}`)
+	}
+	waitFor(t, "every event", func() bool { return len(iv.callsOf("capped")) == 40 && len(iv.callsOf("reserved")) == 40 })
+	mu.Lock()
+	defer mu.Unlock()
+	if peak["capped"] > 3 || peak["reserved"] > 2 || peak["capped"]+peak["reserved"] < 2 {
+		t.Errorf("peak in flight = %v, want capped ≤ 3 (PerFunction) and reserved ≤ 2 (its reserved concurrency)", peak)
+	}
+}
+
 func TestBacklogs(t *testing.T) {
 	nc := startNATS(t)
 	fns := &functions{}
@@ -340,4 +376,30 @@ func TestParseLineage(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseLineage (-want +got):\n%s", diff)
 	}
+}
+
+// BenchmarkEnqueue is the queue's own cost of accepting an event: stored in JetStream on the
+// embedded server (no invoker, so nothing drains).
+func BenchmarkEnqueue(b *testing.B) {
+	nc, err := natsd.Start(context.Background(), natsd.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	q, err := async.New(context.Background(), async.Config{JetStream: nc.JetStream(), Conn: nc.Conn(), Functions: &functions{}, Location: loc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprint(n.Add(1))
+			if err := q.Enqueue(context.Background(), &async.Event{RequestID: id, Function: "fn", Payload: json.RawMessage(`{"a":1}`)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -61,6 +61,9 @@ func (w *worker) run() {
 		AckWait:       q.cfg.AckWait,
 		// Retries are delayed with NakWithDelay, any number of times.
 		MaxDeliver: -1,
+		// Events waiting for a delayed retry count as pending: leave room for many, so that
+		// a burst of failures does not hold up the function's new events.
+		MaxAckPending: 100000,
 		// A function nobody has queued for in a day loses its consumer; its next event
 		// makes a new one, which starts at the stream's first message for it.
 		InactiveThreshold: 24 * time.Hour,
@@ -89,7 +92,17 @@ func (w *worker) run() {
 		if err != nil {
 			w.release()
 			if q.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Closing, or the pull broke off (a lost connection, a deleted consumer):
+				// the next wake-up or scan starts a new worker.
 				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				q.log.Warn("async worker could not pull", "function", w.name, "err", err)
+				select {
+				case <-q.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
 			}
 			if w.idle() {
 				return

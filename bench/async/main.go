@@ -1,0 +1,693 @@
+// Command async benchmarks Nimbus's asynchronous invocation queue next to its synchronous
+// path, in one run on one machine, on a no-op aws-lambda-go function:
+//
+//   - the enqueue rate and the 202's p50/p99 (Invoke with InvocationType Event, 8 callers),
+//     to a function whose reserved concurrency is 0, so that the queue's own cost is measured
+//     (its events go straight to failure handling);
+//   - events drained per second by the function at reserved concurrency 1 and 8, the backlog
+//     queued first, against synchronous invocations of the same function with 1 and 8 callers;
+//   - at idle, the time from sending an Event invoke (and from its 202) to the function's
+//     handler starting, which the function stamps into its log;
+//   - a soak: -kill events (default 1,000) queued for a slow function (20 ms, reserved
+//     concurrency 4), the server killed with SIGKILL while they drain and started again on
+//     the same data dir; every event must run, and the duplicates are counted.
+//
+// It needs root (Nimbus's sandbox) and takes about a minute:
+//
+//	go run ./bench/async
+//
+// It is a command rather than a test so that `go test ./...` never runs it.
+package main
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/nimbusfaas/nimbus/internal/auth"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench/async:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	enqueueDur time.Duration
+	drainN     int
+	idleN      int
+	killN      int
+	keep       bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("bench/async", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.enqueueDur, "enqueue", 5*time.Second, "time spent queueing events for the enqueue rate")
+	fs.IntVar(&o.drainN, "n", 4000, "events queued, and synchronous calls made, per drain configuration")
+	fs.IntVar(&o.idleN, "idle", 40, "events sent one at a time for the 202→start latency")
+	fs.IntVar(&o.killN, "kill", 1000, "events of the kill -9 soak (0 skips it)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server log, data dir)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the benchmark runs functions, which needs root")
+	}
+	dir, err := os.MkdirTemp("", "nimbus-bench-async-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Fprintln(stderr, "bench: keeping", dir)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+
+	say("building nimbus and the function")
+	bin := filepath.Join(dir, "nimbus")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nimbus").CombinedOutput(); err != nil {
+		return fmt.Errorf("building nimbus: %v\n%s", err, out)
+	}
+	fnZip, err := buildFunction(ctx, dir)
+	if err != nil {
+		return err
+	}
+	s, err := startServer(ctx, bin, filepath.Join(dir, "data"), filepath.Join(dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { s.stop() }()
+	for _, name := range []string{"sink", "noop", "stamp"} {
+		if err := s.create(ctx, name, fnZip); err != nil {
+			return err
+		}
+	}
+	if err := s.reserve(ctx, "sink", 0); err != nil {
+		return err
+	}
+
+	var rows []row
+	say("enqueue: 8 callers for %s", o.enqueueDur)
+	lat, n, elapsed, err := s.enqueue(ctx, "sink", 8, o.enqueueDur)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{"enqueue (Event, 8 callers)", fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
+		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat, 50)), ms(percentile(lat, 99)))})
+	lat1, n1, el1, err := s.enqueue(ctx, "sink", 1, o.enqueueDur/2)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{"enqueue (Event, 1 caller)", fmt.Sprintf("%.0f /s", float64(n1)/el1.Seconds()),
+		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat1, 50)), ms(percentile(lat1, 99)))})
+
+	for _, c := range []int{1, 8} {
+		if err := s.reserve(ctx, "noop", c); err != nil {
+			return err
+		}
+		say("synchronous: %d calls, %d callers", o.drainN, c)
+		syncRate, err := s.syncRate(ctx, "noop", c, o.drainN)
+		if err != nil {
+			return err
+		}
+		say("asynchronous: %d events drained at reserved concurrency %d", o.drainN, c)
+		asyncRate, err := s.drainRate(ctx, "noop", o.drainN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows,
+			row{fmt.Sprintf("sync invoke, %d caller(s)", c), fmt.Sprintf("%.0f /s", syncRate), ""},
+			row{fmt.Sprintf("async drain, concurrency %d", c), fmt.Sprintf("%.0f /s", asyncRate),
+				fmt.Sprintf("%.0f %% of sync", 100*asyncRate/syncRate)})
+	}
+
+	say("idle: %d events one at a time", o.idleN)
+	fromSend, from202, err := s.idleStart(ctx, "stamp", o.idleN)
+	if err != nil {
+		return err
+	}
+	rows = append(rows,
+		row{"idle send → handler start", "p50 " + ms(percentile(fromSend, 50)), "p99 " + ms(percentile(fromSend, 99))},
+		row{"idle 202 → handler start", "p50 " + ms(percentile(from202, 50)), "p99 " + ms(percentile(from202, 99))})
+
+	if o.killN > 0 {
+		say("soak: %d events, kill -9 while they drain", o.killN)
+		r, err := s.killSoak(ctx, fnZip, o.killN, filepath.Join(dir, "server-restarted.log"))
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tvalue\tdetail")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, r.value, r.detail)
+	}
+	return tw.Flush()
+}
+
+type row struct{ name, value, detail string }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// percentile is the nearest-rank percentile p of d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	rank := int(p/100*float64(len(s))+0.999999) - 1
+	return s[min(max(rank, 0), len(s)-1)]
+}
+
+func buildFunction(ctx context.Context, dir string) ([]byte, error) {
+	bootstrap := filepath.Join(dir, "bootstrap")
+	build := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", bootstrap, "./bench/async/testdata/stamp")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the function: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	w.Write(b)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// server is a `nimbus server` process with an SDK client and a signed net/http client.
+type server struct {
+	cmd      *exec.Cmd
+	bin      string
+	dataDir  string
+	endpoint string
+	client   *lambdasdk.Client
+	creds    aws.Credentials
+	signer   *v4.Signer
+	http     *http.Client
+}
+
+func startServer(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, bin: bin, dataDir: dataDir}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "nimbus: serving the Lambda API at "); ok {
+				ready <- rest
+			}
+		}
+	}()
+	select {
+	case s.endpoint = <-ready:
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("nimbus server did not start; see %s", logPath)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+	key, err := auth.LoadOrCreateAdmin(dataDir)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.creds = aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
+	s.signer = v4.NewSigner()
+	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	s.client = lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")},
+		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	return s, nil
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (s *server) create(ctx context.Context, name string, zip []byte) error {
+	if _, err := s.client.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
+		FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::000000000000:role/r"), Code: &types.FunctionCode{ZipFile: zip},
+		MemorySize: aws.Int32(128),
+	}); err != nil {
+		return fmt.Errorf("CreateFunction(%s): %w", name, err)
+	}
+	for {
+		out, err := s.client.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String(name)})
+		if err != nil {
+			return err
+		}
+		if out.Configuration.State == types.StateActive {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) reserve(ctx context.Context, name string, n int) error {
+	_, err := s.client.PutFunctionConcurrency(ctx, &lambdasdk.PutFunctionConcurrencyInput{FunctionName: aws.String(name),
+		ReservedConcurrentExecutions: aws.Int32(int32(n))})
+	return err
+}
+
+// invoke posts one signed invocation and returns when its answer has been read.
+func (s *server) invoke(ctx context.Context, name, invType string, payload []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint+"/2015-03-31/functions/"+name+"/invocations", bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	if invType != "" {
+		req.Header.Set("X-Amz-Invocation-Type", invType)
+	}
+	sum := sha256.Sum256(payload)
+	if err := s.signer.SignHTTP(ctx, s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := http.StatusOK
+	if invType == "Event" {
+		want = http.StatusAccepted
+	}
+	if resp.StatusCode != want || resp.Header.Get("X-Amz-Function-Error") != "" {
+		return fmt.Errorf("invoke %s (%s): %s %s", name, invType, resp.Status, body)
+	}
+	return nil
+}
+
+// enqueue sends Event invocations from c callers for d and returns each 202's latency.
+func (s *server) enqueue(ctx context.Context, name string, c int, d time.Duration) ([]time.Duration, int, time.Duration, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := s.invoke(ctx, name, "Event", []byte(`{}`)); err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lat, len(lat), time.Since(start), firstErr
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// syncRate makes n synchronous invocations from c callers and returns invocations per second.
+func (s *server) syncRate(ctx context.Context, name string, c, n int) (float64, error) {
+	// Warm the environments first.
+	if _, err := s.runCallers(ctx, name, c, c*4); err != nil {
+		return 0, err
+	}
+	el, err := s.runCallers(ctx, name, c, n)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+func (s *server) runCallers(ctx context.Context, name string, c, n int) (time.Duration, error) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				if err := s.invoke(ctx, name, "", []byte(`{}`)); err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// drainRate queues n events with 8 callers, then measures how fast the rest of the backlog
+// drains: events finished after the last 202, over the time they took.
+func (s *server) drainRate(ctx context.Context, name string, n int) (float64, error) {
+	base, err := s.succeeded(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.runEvents(ctx, name, 8, n); err != nil {
+		return 0, err
+	}
+	queuedAt := time.Now()
+	doneAtQueued, err := s.succeeded(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		done, err := s.succeeded(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		if done-base >= int64(n) {
+			el := time.Since(queuedAt)
+			if rest := done - doneAtQueued; rest > 0 {
+				return float64(rest) / el.Seconds(), nil
+			}
+			return 0, errors.New("the backlog drained before it was all queued: raise -n")
+		}
+		if time.Since(queuedAt) > 5*time.Minute {
+			return 0, fmt.Errorf("%d of %d events ran in 5 minutes", done-base, n)
+		}
+		// Each poll asks for the stream's state: rarely enough not to slow the drain.
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) runEvents(ctx context.Context, name string, c, n int) (time.Duration, error) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				if err := s.invoke(ctx, name, "Event", []byte(`{}`)); err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// queued is the number of the function's events in the queue, -1 when the server cannot say.
+func (s *server) queued(ctx context.Context, name string) int64 {
+	var n int64 = -1
+	s.queueStatus(ctx, func(f queueFunction) {
+		if n < 0 {
+			n = 0
+		}
+		if f.FunctionName == name {
+			n = int64(f.Events)
+		}
+	})
+	return n
+}
+
+type queueFunction struct {
+	FunctionName string
+	Events       uint64
+	Succeeded    int64
+}
+
+// queueStatus calls each with every function of GET /nimbus/async-queue.
+func (s *server) queueStatus(ctx context.Context, each func(queueFunction)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint+"/nimbus/async-queue", nil)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(nil)
+	if err := s.signer.SignHTTP(ctx, s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct{ Functions []queueFunction }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return err
+	}
+	for _, f := range out.Functions {
+		each(f)
+	}
+	return nil
+}
+
+// succeeded is the server's count of the function's events that ran successfully.
+func (s *server) succeeded(ctx context.Context, name string) (int64, error) {
+	var n int64
+	err := s.queueStatus(ctx, func(f queueFunction) {
+		if f.FunctionName == name {
+			n = f.Succeeded
+		}
+	})
+	return n, err
+}
+
+// idleStart sends n stamped events one at a time, 150 ms apart, and reads from the function's
+// log when each handler started: the time from sending and from the 202. The first event,
+// a cold start, is left out.
+func (s *server) idleStart(ctx context.Context, name string, n int) (fromSend, from202 []time.Duration, err error) {
+	sent := map[string][2]time.Time{}
+	for i := range n + 1 {
+		id := "e" + strconv.Itoa(i)
+		t0 := time.Now()
+		if err := s.invoke(ctx, name, "Event", []byte(`{"id":"`+id+`","stamp":true}`)); err != nil {
+			return nil, nil, err
+		}
+		sent[id] = [2]time.Time{t0, time.Now()}
+		time.Sleep(150 * time.Millisecond)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, s.bin, "logs", name, "--since", "0", "--data-dir", s.dataDir).Output()
+		if err != nil {
+			return nil, nil, fmt.Errorf("nimbus logs: %w", err)
+		}
+		fromSend, from202 = nil, nil
+		for _, line := range strings.Split(string(out), "\n") {
+			_, rest, ok := strings.Cut(line, "STAMP ")
+			if !ok {
+				continue
+			}
+			f := strings.Fields(rest)
+			if len(f) != 2 || f[0] == "e0" {
+				continue
+			}
+			ns, err := strconv.ParseInt(f[1], 10, 64)
+			t, ok2 := sent[f[0]]
+			if err != nil || !ok2 {
+				continue
+			}
+			started := time.Unix(0, ns)
+			fromSend = append(fromSend, started.Sub(t[0]))
+			from202 = append(from202, started.Sub(t[1]))
+		}
+		if len(fromSend) == n {
+			return fromSend, from202, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%d of %d stamps in the log", len(fromSend), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stamps reads the function's log: how many times each event id ran.
+func (s *server) stamps(ctx context.Context, name string) (map[string]int, error) {
+	out, err := exec.CommandContext(ctx, s.bin, "logs", name, "--since", "0", "--data-dir", s.dataDir).Output()
+	if err != nil {
+		return nil, fmt.Errorf("nimbus logs: %w", err)
+	}
+	got := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, rest, ok := strings.Cut(line, "STAMP "); ok {
+			if f := strings.Fields(rest); len(f) == 2 {
+				got[f[0]]++
+			}
+		}
+	}
+	return got, nil
+}
+
+// killSoak queues n events for a slow function, kills the server with SIGKILL once a fifth
+// have run, starts it again on the same data dir and waits until every event has run.
+func (s *server) killSoak(ctx context.Context, zip []byte, n int, logPath string) (row, error) {
+	const name = "soak"
+	if err := s.create(ctx, name, zip); err != nil {
+		return row{}, err
+	}
+	if err := s.reserve(ctx, name, 4); err != nil {
+		return row{}, err
+	}
+	var left atomic.Int64
+	left.Store(int64(n))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := left.Add(-1); i >= 0; i = left.Add(-1) {
+				if err := s.invoke(ctx, name, "Event", fmt.Appendf(nil, `{"id":"k%d","stamp":true,"millis":20}`, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return row{}, err
+	}
+	var before int
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		got, err := s.stamps(ctx, name)
+		if err != nil {
+			return row{}, err
+		}
+		if before = len(got); before >= n/5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return row{}, fmt.Errorf("only %d of %d events ran in 2 minutes", before, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	restarted, err := startServer(ctx, s.bin, s.dataDir, logPath)
+	if err != nil {
+		return row{}, err
+	}
+	*s = *restarted
+	start := time.Now()
+	for {
+		got, err := s.stamps(ctx, name)
+		if err != nil {
+			return row{}, err
+		}
+		if len(got) == n {
+			ranAll := time.Since(start)
+			// Events that were running at the kill ran again once their ack wait passed:
+			// count duplicates once the queue is empty.
+			for s.queued(ctx, name) > 0 && time.Since(start) < 5*time.Minute {
+				time.Sleep(500 * time.Millisecond)
+			}
+			if got, err = s.stamps(ctx, name); err != nil {
+				return row{}, err
+			}
+			dups := 0
+			for _, k := range got {
+				dups += k - 1
+			}
+			return row{fmt.Sprintf("kill -9 soak, %d events", n), fmt.Sprintf("%d/%d ran", len(got), n),
+				fmt.Sprintf("%d ran before the kill; every event ran %.1f s after the restart; %d duplicate runs once the queue emptied", before, ranAll.Seconds(), dups)}, nil
+		}
+		if time.Since(start) > 5*time.Minute {
+			return row{}, fmt.Errorf("%d of %d events ran after the restart", len(got), n)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
