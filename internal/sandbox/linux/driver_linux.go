@@ -56,6 +56,10 @@ const (
 	emptyTimeout = 5 * time.Second
 )
 
+// killEscalation is how long remove waits for a killed environment's pid 1 to die, which it
+// does within a millisecond unless its processes crowd it out, before killing the cgroup.
+const killEscalation = 10 * time.Millisecond
+
 // Driver is the linux sandbox driver.
 type Driver struct {
 	cfg     Config
@@ -538,20 +542,25 @@ func (d *Driver) remove(e *env) {
 	defer close(e.removed)
 	var errs []error
 	if e.pidfd != nil {
-		// Every process of a fork bomb spins, and pid 1 gets its share of the CPU among
-		// hundreds: waiting for it to die and take the others with it can take seconds
-		// under load. Each process killed directly needs one turn on the CPU to die.
-		d.prioritize(+1)
-		if err := e.cg.kill(); err != nil {
-			errs = append(errs, err)
-		}
-		// pid 1 is reaped only after every other process of its namespace.
+		// pid 1 is reaped only after every other process of its namespace, and normally that
+		// is at once. But every process of a fork bomb spins, and pid 1 gets its share of the
+		// CPU among hundreds: waiting for it to die and take the others with it can take
+		// seconds under load. Then every process is killed directly (each needs one turn on
+		// the CPU to die), with the CPU given to the dying first.
 		select {
 		case <-e.exited:
-		case <-time.After(exitTimeout):
-			errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
+		case <-time.After(killEscalation):
+			d.prioritize(+1)
+			if err := e.cg.kill(); err != nil {
+				errs = append(errs, err)
+			}
+			select {
+			case <-e.exited:
+			case <-time.After(exitTimeout):
+				errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
+			}
+			d.prioritize(-1)
 		}
-		d.prioritize(-1)
 	}
 	if e.cg != nil {
 		if err := removeCgroup(e.cg); err != nil {
