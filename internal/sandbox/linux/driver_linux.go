@@ -78,11 +78,13 @@ type Driver struct {
 	mu     sync.Mutex
 	envs   map[string]*env
 	closed bool
-	// dying counts the environments being killed, for prioritize.
-	dying int
 	// removing counts destroyed environments whose processes and cgroup are still being
 	// removed; Close waits for them.
 	removing sync.WaitGroup
+
+	// dying counts the environments being killed, for prioritize.
+	dyingMu sync.Mutex
+	dying   int
 }
 
 // Interface guards.
@@ -584,8 +586,8 @@ func (d *Driver) remove(e *env) {
 // killed, the parent outweighs the host's processes; the other environments in it stay
 // within their own quotas.
 func (d *Driver) prioritize(delta int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.dyingMu.Lock()
+	defer d.dyingMu.Unlock()
 	d.dying += delta
 	if (delta > 0 && d.dying == 1) || d.dying == 0 {
 		if err := d.cgroups.prioritize(d.dying > 0); err != nil {
