@@ -494,8 +494,9 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 //
 // The answer to an invocation that timed out waits for Destroy, so it must not wait for a
 // hostile program to die: a fork bomb's processes take milliseconds to exit even with
-// nothing holding them back, and the cgroup can only go once they have. Destroy returns when
-// nothing of the environment can run any more and the ID is free; remove does the rest.
+// nothing holding them back, and the cgroup can only go once they have. Destroy returns once
+// pid 1 has been killed with nothing holding it back (killLocked), the output is cut off and
+// the ID is free; remove does the rest.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Lock()
 	e := d.envs[id]
