@@ -45,10 +45,11 @@
 // Killing takes milliseconds whatever the program does. A fork bomb's processes, throttled by
 // their own CPU quota, could not run to take a SIGKILL for minutes: Destroy lifts the quota
 // and kills pid 1 (which makes the kernel kill the rest of its pid namespace and refuse new
-// processes) and returns; in the background the whole cgroup is killed (cgroup.kill on v2,
-// freeze, signal and thaw on v1) while the environments' parent cgroup outweighs the host's
-// processes, so that every dying process gets its turn on the CPU at once, and the cgroup is
-// removed once empty. Close waits for that.
+// processes) and returns. In the background, if pid 1 has not died within 10 ms (its
+// processes crowd it out), the whole cgroup is killed (cgroup.kill on v2, freeze, signal and
+// thaw on v1) while the environments' parent cgroup outweighs the host's processes, so that
+// every dying process gets its turn on the CPU at once; the cgroup is removed once empty.
+// Close waits for that.
 //
 // The driver needs root. A crashed server's environments die with it (parent-death signal);
 // their cgroups are removed by the next New with the same Config.

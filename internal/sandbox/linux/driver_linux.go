@@ -56,6 +56,10 @@ const (
 	emptyTimeout = 5 * time.Second
 )
 
+// killEscalation is how long remove waits for a killed environment's pid 1 to die, which it
+// does within a millisecond unless its processes crowd it out, before killing the cgroup.
+const killEscalation = 10 * time.Millisecond
+
 // Driver is the linux sandbox driver.
 type Driver struct {
 	cfg     Config
@@ -74,11 +78,13 @@ type Driver struct {
 	mu     sync.Mutex
 	envs   map[string]*env
 	closed bool
-	// dying counts the environments being killed, for prioritize.
-	dying int
 	// removing counts destroyed environments whose processes and cgroup are still being
 	// removed; Close waits for them.
 	removing sync.WaitGroup
+
+	// dying counts the environments being killed, for prioritize.
+	dyingMu sync.Mutex
+	dying   int
 }
 
 // Interface guards.
@@ -488,8 +494,9 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 //
 // The answer to an invocation that timed out waits for Destroy, so it must not wait for a
 // hostile program to die: a fork bomb's processes take milliseconds to exit even with
-// nothing holding them back, and the cgroup can only go once they have. Destroy returns when
-// nothing of the environment can run any more and the ID is free; remove does the rest.
+// nothing holding them back, and the cgroup can only go once they have. Destroy returns once
+// pid 1 has been killed with nothing holding it back (killLocked), the output is cut off and
+// the ID is free; remove does the rest.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Lock()
 	e := d.envs[id]
@@ -538,20 +545,25 @@ func (d *Driver) remove(e *env) {
 	defer close(e.removed)
 	var errs []error
 	if e.pidfd != nil {
-		// Every process of a fork bomb spins, and pid 1 gets its share of the CPU among
-		// hundreds: waiting for it to die and take the others with it can take seconds
-		// under load. Each process killed directly needs one turn on the CPU to die.
-		d.prioritize(+1)
-		if err := e.cg.kill(); err != nil {
-			errs = append(errs, err)
-		}
-		// pid 1 is reaped only after every other process of its namespace.
+		// pid 1 is reaped only after every other process of its namespace, and normally that
+		// is at once. But every process of a fork bomb spins, and pid 1 gets its share of the
+		// CPU among hundreds: waiting for it to die and take the others with it can take
+		// seconds under load. Then every process is killed directly (each needs one turn on
+		// the CPU to die), with the CPU given to the dying first.
 		select {
 		case <-e.exited:
-		case <-time.After(exitTimeout):
-			errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
+		case <-time.After(killEscalation):
+			d.prioritize(+1)
+			if err := e.cg.kill(); err != nil {
+				errs = append(errs, err)
+			}
+			select {
+			case <-e.exited:
+			case <-time.After(exitTimeout):
+				errs = append(errs, fmt.Errorf("pid %d did not exit after SIGKILL", e.pid))
+			}
+			d.prioritize(-1)
 		}
-		d.prioritize(-1)
 	}
 	if e.cg != nil {
 		if err := removeCgroup(e.cg); err != nil {
@@ -575,8 +587,8 @@ func (d *Driver) remove(e *env) {
 // killed, the parent outweighs the host's processes; the other environments in it stay
 // within their own quotas.
 func (d *Driver) prioritize(delta int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.dyingMu.Lock()
+	defer d.dyingMu.Unlock()
 	d.dying += delta
 	if (delta > 0 && d.dying == 1) || d.dying == 0 {
 		if err := d.cgroups.prioritize(d.dying > 0); err != nil {

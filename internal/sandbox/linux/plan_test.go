@@ -191,8 +191,8 @@ func TestPlanHidesHostPaths(t *testing.T) {
 	}
 	want := []string{
 		"chdir /R/tmp",
-		"symlink /R/tmp/task -> HOST/code", "overlay /R/var/task lowerdir=task:empty",
-		"symlink /R/tmp/runtime -> HOST/runtime", "overlay /R/var/runtime lowerdir=runtime:empty",
+		"symlink /R/tmp/task -> HOST/code", "overlay /R/var/task lowerdir=task:empty,xino=off",
+		"symlink /R/tmp/runtime -> HOST/runtime", "overlay /R/var/runtime lowerdir=runtime:empty,xino=off",
 		"bind /R/usr/lib",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

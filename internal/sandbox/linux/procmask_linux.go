@@ -115,7 +115,9 @@ func (p *planner) maskProc(v *procView) {
 // path of its directory within its file system, whatever it was bound from, so binding from
 // a neutrally named place shows the same host path. An overlay's root is its own, and it
 // shows its lower directories as they were given: name, a symlink to real in stageDir
-// (covered by /tmp later), resolved relative to stageDir, the working directory.
+// (covered by /tmp later), resolved relative to stageDir, the working directory. It costs
+// ~0.1-0.2 ms more than a bind mount; xino=off skips a look at the lower file system's inode
+// numbers that a read-only overlay does not need.
 func (p *planner) hide(real, at, name string) {
 	if !p.chdirDone {
 		p.op(nsinit.Op{Kind: nsinit.OpChdir, Path: p.host(stageDir)})
@@ -123,7 +125,7 @@ func (p *planner) hide(real, at, name string) {
 	}
 	p.op(nsinit.Op{Kind: nsinit.OpSymlink, Path: p.host(stageDir + "/" + name), Source: real})
 	p.op(nsinit.Op{Kind: nsinit.OpMount, Source: "none", Path: p.host(at), FSType: "overlay",
-		Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV, Data: "lowerdir=" + name + ":" + emptyLower})
+		Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV, Data: "lowerdir=" + name + ":" + emptyLower + ",xino=off"})
 }
 
 // newBootID is a random version 4 UUID, as the kernel makes boot_id.

@@ -659,6 +659,18 @@ func testFreeze(t *testing.T, d sandbox.Driver) {
 	if got, err := r.ReadString('\n'); got != "two\n" {
 		t.Fatalf("echo after thawing = %q, %v", got, err)
 	}
+	// A frozen environment is destroyed all the same (on cgroup v1 a frozen process cannot
+	// die until thawed): its connection closes.
+	if err := fr.Freeze(ctx(t), spec.ID); err != nil {
+		t.Fatalf("Freeze = %v", err)
+	}
+	if err := d.Destroy(ctx(t), spec.ID); err != nil {
+		t.Fatalf("Destroy of a frozen environment = %v", err)
+	}
+	c.SetDeadline(time.Now().Add(callTimeout))
+	if n, err := r.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("frozen environment still holds its connection after Destroy: read %d, %v", n, err)
+	}
 }
 
 func testStats(t *testing.T, d sandbox.Driver) {
