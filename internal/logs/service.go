@@ -57,6 +57,10 @@ type Config struct {
 	// FetchBytes bounds what one read asks of JetStream at a time, and so the memory a read
 	// holds. Zero means DefaultFetchBytes.
 	FetchBytes int
+	// MaxReaders bounds the reads (Scan, Read) that run at once; more wait their turn, so that
+	// many readers of a large log cannot take the node's memory or CPU from invocations.
+	// Zero means DefaultMaxReaders.
+	MaxReaders int
 	// Logger receives the service's own problems (dropped lines, failed publishes). Nil
 	// discards them.
 	Logger *slog.Logger
@@ -77,6 +81,7 @@ const (
 	DefaultBurstBytes        = 4 << 20
 	DefaultLinger            = 10 * time.Millisecond
 	DefaultFetchBytes        = 4 << 20
+	DefaultMaxReaders        = 4
 )
 
 // MaxLineBytes is the longest event kept: the largest message a CloudWatch Logs event may
@@ -95,6 +100,7 @@ type Service struct {
 	maxBatch int // the largest payload the publisher sends
 	linger   time.Duration
 	fetch    int
+	readers  chan struct{} // a token per read running
 
 	// Limits of the write path (Config).
 	bufferBytes, streamBuffer, reserve int64
@@ -143,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		burst:        float64(cmpOrInt(cfg.BurstBytes, DefaultBurstBytes)),
 		linger:       cfg.Linger,
 		fetch:        int(cmpOrInt(int64(cfg.FetchBytes), DefaultFetchBytes)),
+		readers:      make(chan struct{}, cmpOrInt(int64(cfg.MaxReaders), DefaultMaxReaders)),
 		wake:         make(chan struct{}, 1),
 		hurry:        make(chan struct{}, 1),
 		quit:         make(chan struct{}),
