@@ -106,14 +106,16 @@ type Service struct {
 	bufferBytes, streamBuffer, reserve int64
 	rate, burst                        float64 // bytes per second and bytes; rate 0: none
 
-	buffered  atomic.Int64 // bytes of function output queued or being published, node-wide
-	closed    atomic.Bool
-	wake      chan struct{} // a stream has lines to publish; capacity 1
-	hurry     chan struct{} // Flush: stop lingering; capacity 1
-	quit      chan struct{}
-	done      chan struct{}
-	cancel    context.CancelFunc
-	closeOnce sync.Once
+	buffered atomic.Int64 // bytes of function output queued or being published, node-wide
+	// platformBuffered is the same for platform lines, which only a store down for long fills.
+	platformBuffered atomic.Int64
+	closed           atomic.Bool
+	wake             chan struct{} // a stream has lines to publish; capacity 1
+	hurry            chan struct{} // Flush: stop lingering; capacity 1
+	quit             chan struct{}
+	done             chan struct{}
+	cancel           context.CancelFunc
+	closeOnce        sync.Once
 
 	mu sync.Mutex
 	// ready holds the streams with lines waiting, in the order the publisher serves them
