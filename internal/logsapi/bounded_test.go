@@ -38,7 +38,9 @@ func (h *hugeLog) Streams(ctx context.Context, group string) ([]logs.StreamInfo,
 	return []logs.StreamInfo{{Name: "s"}}, nil
 }
 
-func (h *hugeLog) Groups(ctx context.Context) ([]string, error) { return []string{"/aws/lambda/huge"}, nil }
+func (h *hugeLog) Groups(ctx context.Context) ([]string, error) {
+	return []string{"/aws/lambda/huge"}, nil
+}
 
 // Issue 9.3: a page of a flooded log group costs what the page holds. Over 10,000 events of
 // 256 KB (2.5 GB), FilterLogEvents and GetLogEvents answer with 1 MB pages and make the store
