@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,13 +19,13 @@ import (
 // read, that counts the events it had to produce.
 type hugeLog struct {
 	n, size  int
-	produced int
+	produced atomic.Int64
 }
 
 func (h *hugeLog) Scan(ctx context.Context, group string, since time.Time, opts logs.ReadOptions, fn func(logs.Event) bool) (logs.Cursor, bool, error) {
 	msg := strings.Repeat("h", h.size-1) + "\n"
 	for i := int(opts.From.Seq); i < h.n; i++ {
-		h.produced++
+		h.produced.Add(1)
 		e := logs.Event{Group: group, Stream: "s", Timestamp: time.UnixMilli(int64(i)), Ingested: time.UnixMilli(int64(i)),
 			Message: msg, Position: logs.Cursor{Seq: uint64(i)}}
 		if !fn(e) {
@@ -49,7 +50,9 @@ func TestPagesOfAHugeLogReadOnlyWhatTheyReturn(t *testing.T) {
 	h := &hugeLog{n: 10000, size: 256<<10 - 26}
 	srv := httptest.NewServer(New(Config{Logs: h, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
-	c := (&fixture{url: srv.URL}).client()
+	// One attempt per call: a retried request would read its page twice.
+	c := cwl.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1},
+		func(o *cwl.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	ctx := context.Background()
 
 	out, err := c.FilterLogEvents(ctx, &cwl.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/huge")})
@@ -59,17 +62,17 @@ func TestPagesOfAHugeLogReadOnlyWhatTheyReturn(t *testing.T) {
 	if got := len(out.Events); got != 4 || out.NextToken == nil {
 		t.Errorf("FilterLogEvents = %d events, next token %v; want the 4 events that fit in 1 MB and a token", got, out.NextToken)
 	}
-	if h.produced > 5 {
-		t.Errorf("FilterLogEvents made the store produce %d events for a page of 4", h.produced)
+	if n := h.produced.Load(); n > 5 {
+		t.Errorf("FilterLogEvents made the store produce %d events for a page of 4", n)
 	}
 
-	h.produced = 0
+	h.produced.Store(0)
 	fwd, err := c.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: aws.String("/aws/lambda/huge"), LogStreamName: aws.String("s"),
 		StartFromHead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(fwd.Events); got != 4 || h.produced > 5 {
-		t.Errorf("GetLogEvents from the head = %d events after producing %d; want 4 after at most 5", got, h.produced)
+	if got, n := len(fwd.Events), h.produced.Load(); got != 4 || n > 5 {
+		t.Errorf("GetLogEvents from the head = %d events after producing %d; want 4 after at most 5", got, n)
 	}
 }
