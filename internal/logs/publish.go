@@ -180,6 +180,13 @@ func (s *Service) publish(ctx context.Context) {
 		lastWarn time.Time
 		warned   uint64
 	)
+	warnDrops := func() {
+		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
+			s.log.Warn("function log lines dropped: over a function's log rate or the log buffers",
+				"dropped_total", d, "rate_bytes", s.rate, "buffer_bytes", s.bufferBytes)
+			warned, lastWarn = d, time.Now()
+		}
+	}
 	lingering := time.NewTimer(time.Hour)
 	lingering.Stop()
 	for {
@@ -200,13 +207,11 @@ func (s *Service) publish(ctx context.Context) {
 				lingering.Stop()
 			}
 		}
+		// Under a steady flood the rounds never stop: warn between them too.
 		for s.serveRound(ctx, &payload) {
+			warnDrops()
 		}
-		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
-			s.log.Warn("function log lines dropped: over a function's log rate or the log buffers",
-				"dropped_total", d, "rate_bytes", s.rate, "buffer_bytes", s.bufferBytes)
-			warned, lastWarn = d, time.Now()
-		}
+		warnDrops()
 	}
 }
 
