@@ -68,6 +68,7 @@ type options struct {
 	keep      bool
 	readBack  bool
 	gap       time.Duration
+	rounds    int
 }
 
 // floodPython writes lines of event["kb"] KB without pause for event["seconds"] seconds.
@@ -92,8 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench/logflood", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.flooders, "flooders", 10, "functions flooding stdout at once")
-	fs.IntVar(&o.quietN, "n", 300, "warm invocations of the quiet function, alone and during the flood")
-	fs.DurationVar(&o.floodFor, "flood-invocation", 5*time.Second, "how long each flooding invocation writes")
+	fs.IntVar(&o.quietN, "n", 600, "warm invocations of the quiet function, alone and during the flood (each)")
+	fs.IntVar(&o.rounds, "rounds", 3, "alternating rounds of the quiet function alone and during the flood")
+	fs.DurationVar(&o.floodFor, "flood-invocation", 2*time.Second, "how long each flooding invocation writes")
 	fs.IntVar(&o.lineKB, "line-kb", 256, "size of the flood's lines (KB)")
 	fs.StringVar(&o.nimbusBin, "nimbus", "", "a nimbus binary to run (default: build ./cmd/nimbus)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the server's log")
@@ -101,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.gap, "gap", 30*time.Millisecond, "pause between the quiet function's invocations")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.rounds < 1 || o.quietN < o.rounds || o.flooders < 1 || o.floodFor < time.Second {
+		return errors.New("-rounds and -flooders must be positive, -n at least -rounds, -flood-invocation at least 1s")
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("Nimbus's sandbox needs root: run the benchmark as root")
@@ -147,38 +152,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	fmt.Fprintln(stderr, "quiet function alone…")
-	rssIdle := rss.peakSince()
-	alone, errsAlone := s.quietRun(ctx, 0, o.quietN, o.gap)
-
-	fmt.Fprintf(stderr, "%d functions flooding…\n", o.flooders)
-	rss.reset()
-	cpuBefore, floodStart := cpuOf(s.cmd.Process.Pid), time.Now()
-	floodCtx, stopFlood := context.WithCancel(ctx)
-	var floodWG sync.WaitGroup
+	// The quiet function is measured alone and during the flood in alternating rounds, so that
+	// both see the same background load on a shared machine.
+	var alone, during []time.Duration
+	var errsAlone, errsDuring int
+	var rssIdle, rssFlood int64
+	var serverCPU time.Duration
+	var floodTime time.Duration
 	var floodInvokes atomic.Int64
-	for i := range o.flooders {
-		floodWG.Add(1)
-		go func() {
-			defer floodWG.Done()
-			payload := fmt.Sprintf(`{"kb": %d, "seconds": %d}`, o.lineKB, int(o.floodFor/time.Second))
-			for floodCtx.Err() == nil {
-				if _, err := s.invoke(floodCtx, fmt.Sprintf("flood%d", i), payload); err == nil {
-					floodInvokes.Add(1)
+	per := o.quietN / o.rounds
+	for r := range o.rounds {
+		fmt.Fprintf(stderr, "round %d: quiet function alone…\n", r+1)
+		rss.reset()
+		lat, errs := s.quietRun(ctx, 2*r*per, per, o.gap)
+		alone, errsAlone = append(alone, lat...), errsAlone+errs
+		rssIdle = max(rssIdle, rss.peakSince())
+
+		fmt.Fprintf(stderr, "round %d: %d functions flooding…\n", r+1, o.flooders)
+		rss.reset()
+		cpuBefore, floodStart := cpuOf(s.cmd.Process.Pid), time.Now()
+		floodCtx, stopFlood := context.WithCancel(ctx)
+		var floodWG sync.WaitGroup
+		for i := range o.flooders {
+			floodWG.Add(1)
+			go func() {
+				defer floodWG.Done()
+				payload := fmt.Sprintf(`{"kb": %d, "seconds": %d}`, o.lineKB, int(o.floodFor/time.Second))
+				for floodCtx.Err() == nil {
+					if _, err := s.invoke(floodCtx, fmt.Sprintf("flood%d", i), payload); err == nil {
+						floodInvokes.Add(1)
+					}
 				}
-			}
-		}()
+			}()
+		}
+		time.Sleep(2 * time.Second) // let the flood reach its steady state
+		lat, errs = s.quietRun(ctx, (2*r+1)*per, per, o.gap)
+		during, errsDuring = append(during, lat...), errsDuring+errs
+		serverCPU += cpuOf(s.cmd.Process.Pid) - cpuBefore
+		floodTime += time.Since(floodStart)
+		stopFlood()
+		floodWG.Wait()
+		rssFlood = max(rssFlood, rss.peakSince())
+		// The invocations under way run to their end on the server.
+		time.Sleep(o.floodFor + time.Second)
 	}
-	time.Sleep(3 * time.Second) // let the flood reach its steady state
-	during, errsDuring := s.quietRun(ctx, o.quietN, o.quietN, o.gap)
-	serverCPU := float64(cpuOf(s.cmd.Process.Pid)-cpuBefore) / float64(time.Since(floodStart))
-	stopFlood()
-	floodWG.Wait()
-	rssFlood := rss.peakSince()
+	serverCPUShare := float64(serverCPU) / float64(floodTime)
 
 	// Completeness: every quiet invocation's START, lines, END and REPORT.
 	time.Sleep(2 * time.Second) // the publisher's linger and the last flood lines
-	missing, err := s.quietMissing(ctx, 2*o.quietN)
+	missing, err := s.quietMissing(ctx, 2*per*o.rounds)
 	if err != nil {
 		return err
 	}
@@ -196,15 +218,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "log flood soak: %d functions writing %d KB lines without pause (%d invocations of %s), a quiet Python function invoked %d times alone and %d times during the flood\n\n",
-		o.flooders, o.lineKB, floodInvokes.Load(), o.floodFor, o.quietN, o.quietN)
+	fmt.Fprintf(w, "log flood soak: %d functions writing %d KB lines without pause (%d invocations of %s), a quiet Python function invoked %d times alone and %d times during the flood, in %d alternating rounds\n\n",
+		o.flooders, o.lineKB, floodInvokes.Load(), o.floodFor, len(alone)+errsAlone, len(during)+errsDuring, o.rounds)
 	fmt.Fprintf(w, "server peak RSS\tidle %s\tflood %s\tread-back %s\n", mb(rssIdle), mb(rssFlood), mb(rb.peakRSS))
 	fmt.Fprintf(w, "NATS disconnects\t%d\n", disconnects)
-	fmt.Fprintf(w, "server CPU during the flood\t%.0f %% of one CPU\n", 100*serverCPU)
+	fmt.Fprintf(w, "server CPU during the flood\t%.0f %% of one CPU\n", 100*serverCPUShare)
 	fmt.Fprintf(w, "quiet warm p50\talone %s\tflood %s\n", ms(pct(alone, 50)), ms(pct(during, 50)))
 	fmt.Fprintf(w, "quiet warm p99\talone %s\tflood %s\tratio %.2f\n", ms(pct(alone, 99)), ms(pct(during, 99)), float64(pct(during, 99))/float64(pct(alone, 99)))
 	fmt.Fprintf(w, "quiet invoke errors\talone %d\tflood %d\n", errsAlone, errsDuring)
-	fmt.Fprintf(w, "quiet log lines missing\t%d of %d\t(START, 3 lines, END, REPORT per invocation)\n", missing, 2*o.quietN*6)
+	fmt.Fprintf(w, "quiet log lines missing\t%d of %d\t(START, 3 lines, END, REPORT per invocation)\n", missing, 2*per*o.rounds*6)
 	if o.readBack {
 		fmt.Fprintf(w, "filter-log-events flood0\t%s\t%d pages, %d events, %s\terr %v\n", rb.took.Round(time.Millisecond), rb.pages, rb.events, mb(rb.bytes), rb.err)
 		fmt.Fprintf(w, "meanwhile GetFunctionConfiguration\tp50 %s\tp99 %s\terrors %d of %d\n", ms(pct(rb.control, 50)), ms(pct(rb.control, 99)), rb.controlErrs, len(rb.control)+rb.controlErrs)
@@ -229,8 +251,8 @@ func start(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Stdout = logFile
-	out, err := cmd.StderrPipe()
+	cmd.Stderr = logFile
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -244,20 +266,13 @@ func start(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			// The server's log says when it serves: msg="serving the Lambda API"
-			// endpoint=URL runtimes=a,b,c data_dir=DIR.
-			if !strings.Contains(line, ` msg="serving the Lambda API" `) {
-				continue
+			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
+				s.endpoint = rest
 			}
-			for _, field := range strings.Fields(line) {
-				if v, ok := strings.CutPrefix(field, "endpoint="); ok {
-					s.endpoint = v
-				}
-				if v, ok := strings.CutPrefix(field, "runtimes="); ok {
-					s.runtimes = strings.Split(v, ",")
-				}
+			if rest, ok := strings.CutPrefix(line, "nimbus: runtimes: "); ok {
+				s.runtimes = strings.Split(rest, ", ")
+				close(ready)
 			}
-			close(ready)
 		}
 	}()
 	select {

@@ -8,11 +8,18 @@
 // invocation with [Stream.Begin] and [Stream.End], which write Lambda's START, END and REPORT
 // lines and return the last 4 KB of the invocation's log for Invoke's X-Amz-Log-Type: Tail.
 //
-// Nothing on the invoke path waits for JetStream: lines go into a bounded in-memory queue that
-// one publisher goroutine drains in batches. When the queue is full, lines are dropped and
-// counted ([Service.Stats]) rather than slowing the function down.
+// Nothing on the invoke path waits for JetStream: each environment's lines go into its own
+// bounded queue, which one publisher goroutine serves round robin, in batches. Every buffer is
+// bounded per environment and per node, and each environment has a log rate (publish.go): a
+// pipe written faster is read more slowly, so the function waits; what must be taken at once
+// beyond it is dropped, counted ([Service.Stats]) and marked in the environment's own stream
+// ("[nimbus] N log lines dropped: …"). The platform's lines (START, END, REPORT, INIT_REPORT)
+// are never dropped, and one environment's output never costs another its lines. A failed
+// Init is logged as Lambda logs it ([Stream.FailInit]).
 //
-// Reading ([Service.Read], [Service.Follow], [Service.Streams], [Service.Groups]) follows the
-// CloudWatch Logs model — groups, streams, events with a timestamp, a message and an ingestion
-// time — so a CloudWatch-Logs-compatible API can be built on it.
+// Reading ([Service.Scan], [Service.Read], [Service.Follow], [Service.Streams],
+// [Service.Groups]) follows the CloudWatch Logs model — groups, streams, events with a
+// timestamp, a message and an ingestion time — so a CloudWatch-Logs-compatible API can be
+// built on it. Scan streams a log in bounded fetches, so reading a flooded log group holds one
+// fetch at a time, never the group.
 package logs

@@ -1,8 +1,11 @@
 package logs
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +17,9 @@ import (
 // are kept whatever the rate.
 func TestRateDropsAndMarks(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
-	s, _ := newService(t, Config{Now: clock.Now, RateBytes: 1024, BurstBytes: 4096})
+	var serverLog syncBuffer
+	s, _ := newService(t, Config{Now: clock.Now, RateBytes: 1024, BurstBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&serverLog, nil))})
 	st := s.NewStream("loud", "$LATEST", "e")
 	out := st.Writer()
 	line := strings.Repeat("x", 511) + "\n"
@@ -48,6 +53,28 @@ func TestRateDropsAndMarks(t *testing.T) {
 	if got := s.Stats().Dropped; got != 5 {
 		t.Errorf("Stats().Dropped = %d, want 5", got)
 	}
+	// The operator hears of it too.
+	waitFor(t, "the server's log to warn of dropped lines", func() bool {
+		return strings.Contains(serverLog.String(), "function log lines dropped")
+	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger written by another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Issue 9.4: environments that fill their buffers and the node's lose their own lines only.

@@ -137,7 +137,16 @@ func (st *Stream) enqueueLocked(ts int64, requestID string, msg []byte, platform
 		s.dropped.Add(1)
 		return
 	}
-	if !platform {
+	if platform {
+		// Platform lines are a few hundred bytes per invocation and never refused by the
+		// limits above; this bound only holds when the store has been unreachable for some
+		// hundred thousand invocations, so that even then memory stays bounded.
+		if s.platformBuffered.Add(int64(len(msg))) > s.bufferBytes {
+			s.platformBuffered.Add(-int64(len(msg)))
+			s.dropped.Add(1)
+			return
+		}
+	} else {
 		st.pendBytes.Add(int64(len(msg)))
 		s.buffered.Add(int64(len(msg)))
 	}
@@ -171,6 +180,13 @@ func (s *Service) publish(ctx context.Context) {
 		lastWarn time.Time
 		warned   uint64
 	)
+	warnDrops := func() {
+		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
+			s.log.Warn("function log lines dropped: over a function's log rate or the log buffers",
+				"dropped_total", d, "rate_bytes", s.rate, "buffer_bytes", s.bufferBytes)
+			warned, lastWarn = d, time.Now()
+		}
+	}
 	lingering := time.NewTimer(time.Hour)
 	lingering.Stop()
 	for {
@@ -191,13 +207,11 @@ func (s *Service) publish(ctx context.Context) {
 				lingering.Stop()
 			}
 		}
+		// Under a steady flood the rounds never stop: warn between them too.
 		for s.serveRound(ctx, &payload) {
+			warnDrops()
 		}
-		if d := s.dropped.Load(); d != warned && time.Since(lastWarn) > 10*time.Second {
-			s.log.Warn("function log lines dropped: over a function's log rate or the log buffers",
-				"dropped_total", d, "rate_bytes", s.rate, "buffer_bytes", s.bufferBytes)
-			warned, lastWarn = d, time.Now()
-		}
+		warnDrops()
 	}
 }
 
@@ -212,10 +226,11 @@ func (s *Service) serveRound(ctx context.Context, payload *[]byte) bool {
 	}
 	var again []*Stream
 	for _, st := range round {
-		lines, fnBytes, more := st.takeBatch(s.maxBatch, payload)
+		lines, fnBytes, platformBytes, more := st.takeBatch(s.maxBatch, payload)
 		s.send(ctx, st.subject, *payload, lines)
 		st.pendBytes.Add(-fnBytes)
 		s.buffered.Add(-fnBytes)
+		s.platformBuffered.Add(-platformBytes)
 		st.qmu.Lock()
 		st.stored += uint64(lines)
 		st.qmu.Unlock()
@@ -240,9 +255,9 @@ func (s *Service) serveRound(ctx context.Context, payload *[]byte) bool {
 }
 
 // takeBatch moves the stream's first lines, up to maxBatch bytes (at least one line), into
-// payload. It reports the lines taken, the bytes of function output among them, and whether
-// lines are left (the stream then stays scheduled).
-func (st *Stream) takeBatch(maxBatch int, payload *[]byte) (lines int, fnBytes int64, more bool) {
+// payload. It reports the lines taken, the bytes of function output and of platform lines
+// among them, and whether lines are left (the stream then stays scheduled).
+func (st *Stream) takeBatch(maxBatch int, payload *[]byte) (lines int, fnBytes, platformBytes int64, more bool) {
 	st.qmu.Lock()
 	defer st.qmu.Unlock()
 	p := (*payload)[:0]
@@ -252,7 +267,9 @@ func (st *Stream) takeBatch(maxBatch int, payload *[]byte) (lines int, fnBytes i
 			break
 		}
 		p = appendEvent(p, q.ts, q.requestID, q.msg)
-		if !q.platform {
+		if q.platform {
+			platformBytes += int64(len(q.msg))
+		} else {
 			fnBytes += int64(len(q.msg))
 		}
 		n++
@@ -264,7 +281,7 @@ func (st *Stream) takeBatch(maxBatch int, payload *[]byte) (lines int, fnBytes i
 		st.scheduled = false
 	}
 	*payload = p
-	return n, fnBytes, len(st.queue) > 0
+	return n, fnBytes, platformBytes, len(st.queue) > 0
 }
 
 // Flush waits until every line handed to the service before the call is stored (or dropped,

@@ -91,6 +91,12 @@ func (s *Service) Read(ctx context.Context, group string, since time.Time, opts 
 // the events stored later will be. It holds one fetch from JetStream (FetchBytes) at a time,
 // whatever the size of the log: a reader pages through a flooded log in bounded memory.
 func (s *Service) Scan(ctx context.Context, group string, since time.Time, opts ReadOptions, fn func(Event) bool) (next Cursor, more bool, err error) {
+	select {
+	case s.readers <- struct{}{}:
+		defer func() { <-s.readers }()
+	case <-ctx.Done():
+		return opts.From, false, fmt.Errorf("read logs of %s: %w", group, ctx.Err())
+	}
 	cfg := jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
 		FilterSubjects:    s.filters(group, opts.Streams),

@@ -57,6 +57,10 @@ type Config struct {
 	// FetchBytes bounds what one read asks of JetStream at a time, and so the memory a read
 	// holds. Zero means DefaultFetchBytes.
 	FetchBytes int
+	// MaxReaders bounds the reads (Scan, Read) that run at once; more wait their turn, so that
+	// many readers of a large log cannot take the node's memory or CPU from invocations.
+	// Zero means DefaultMaxReaders.
+	MaxReaders int
 	// Logger receives the service's own problems (dropped lines, failed publishes). Nil
 	// discards them.
 	Logger *slog.Logger
@@ -77,6 +81,7 @@ const (
 	DefaultBurstBytes        = 4 << 20
 	DefaultLinger            = 10 * time.Millisecond
 	DefaultFetchBytes        = 4 << 20
+	DefaultMaxReaders        = 4
 )
 
 // MaxLineBytes is the longest event kept: the largest message a CloudWatch Logs event may
@@ -95,19 +100,22 @@ type Service struct {
 	maxBatch int // the largest payload the publisher sends
 	linger   time.Duration
 	fetch    int
+	readers  chan struct{} // a token per read running
 
 	// Limits of the write path (Config).
 	bufferBytes, streamBuffer, reserve int64
 	rate, burst                        float64 // bytes per second and bytes; rate 0: none
 
-	buffered  atomic.Int64 // bytes of function output queued or being published, node-wide
-	closed    atomic.Bool
-	wake      chan struct{} // a stream has lines to publish; capacity 1
-	hurry     chan struct{} // Flush: stop lingering; capacity 1
-	quit      chan struct{}
-	done      chan struct{}
-	cancel    context.CancelFunc
-	closeOnce sync.Once
+	buffered atomic.Int64 // bytes of function output queued or being published, node-wide
+	// platformBuffered is the same for platform lines, which only a store down for long fills.
+	platformBuffered atomic.Int64
+	closed           atomic.Bool
+	wake             chan struct{} // a stream has lines to publish; capacity 1
+	hurry            chan struct{} // Flush: stop lingering; capacity 1
+	quit             chan struct{}
+	done             chan struct{}
+	cancel           context.CancelFunc
+	closeOnce        sync.Once
 
 	mu sync.Mutex
 	// ready holds the streams with lines waiting, in the order the publisher serves them
@@ -143,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		burst:        float64(cmpOrInt(cfg.BurstBytes, DefaultBurstBytes)),
 		linger:       cfg.Linger,
 		fetch:        int(cmpOrInt(int64(cfg.FetchBytes), DefaultFetchBytes)),
+		readers:      make(chan struct{}, cmpOrInt(int64(cfg.MaxReaders), DefaultMaxReaders)),
 		wake:         make(chan struct{}, 1),
 		hurry:        make(chan struct{}, 1),
 		quit:         make(chan struct{}),

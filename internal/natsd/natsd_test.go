@@ -262,3 +262,36 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 		t.Errorf("after the first server closed, Get(k) = %v, want v", err)
 	}
 }
+
+// Connect opens a second connection, with its own name, to the same JetStream, embedded or
+// external; closing it leaves the first one working.
+func TestConnectOpensAnotherConnection(t *testing.T) {
+	embedded := start(t, natsd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	external := start(t, natsd.Config{URL: embedded.ClientURL()})
+	for name, s := range map[string]*natsd.Server{"embedded": embedded, "external": external} {
+		ctx := context.Background()
+		nc, js, err := s.Connect("nimbus-logs-" + name)
+		if err != nil {
+			t.Fatalf("%s: Connect = %v", name, err)
+		}
+		if nc == s.Conn() || nc.Opts.Name != "nimbus-logs-"+name {
+			t.Errorf("%s: Connect returned the main connection or another name (%q)", name, nc.Opts.Name)
+		}
+		bucket := "t-" + name
+		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket})
+		if err != nil {
+			t.Fatalf("%s: CreateKeyValue on the new connection = %v", name, err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+			t.Fatalf("%s: Put = %v", name, err)
+		}
+		nc.Close()
+		main, err := s.JetStream().KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatalf("%s: the main connection after closing the other: %v", name, err)
+		}
+		if e, err := main.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+			t.Errorf("%s: Get through the main connection = %v", name, err)
+		}
+	}
+}
