@@ -94,15 +94,16 @@ func writeHead(t *testing.T, c net.Conn, req *http.Request) {
 // its body arrives, and its connection is closed rather than drained.
 func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
 	s := startServer(t, "")
-	for _, tc := range []struct{ name, auth, wantCode string }{
-		{"unsigned", "", "MissingAuthenticationTokenException"},
-		{"unknown key", "AWS4-HMAC-SHA256 Credential=AKIANOBODY/" + time.Now().UTC().Format("20060102") +
+	for _, tc := range []struct{ name, path, extra, auth, wantCode string }{
+		{"unsigned", "/2015-03-31/functions", "", "", "MissingAuthenticationTokenException"},
+		{"unknown key", "/2015-03-31/functions", "", "AWS4-HMAC-SHA256 Credential=AKIANOBODY/" + time.Now().UTC().Format("20060102") +
 			"/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "UnrecognizedClientException"},
+		{"unsigned logs", "/", "X-Amz-Target: Logs_20140328.FilterLogEvents\r\n", "", "MissingAuthenticationTokenException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := rawConn(t, s)
-			head := "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\nX-Amz-Date: " +
-				time.Now().UTC().Format("20060102T150405Z") + "\r\n"
+			head := "POST " + tc.path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\nX-Amz-Date: " +
+				time.Now().UTC().Format("20060102T150405Z") + "\r\n" + tc.extra
 			if tc.auth != "" {
 				head += "Authorization: " + tc.auth + "\r\n"
 			}
