@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -92,15 +94,16 @@ func writeHead(t *testing.T, c net.Conn, req *http.Request) {
 // its body arrives, and its connection is closed rather than drained.
 func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
 	s := startServer(t, "")
-	for _, tc := range []struct{ name, auth, wantCode string }{
-		{"unsigned", "", "MissingAuthenticationTokenException"},
-		{"unknown key", "AWS4-HMAC-SHA256 Credential=AKIANOBODY/" + time.Now().UTC().Format("20060102") +
+	for _, tc := range []struct{ name, path, extra, auth, wantCode string }{
+		{"unsigned", "/2015-03-31/functions", "", "", "MissingAuthenticationTokenException"},
+		{"unknown key", "/2015-03-31/functions", "", "AWS4-HMAC-SHA256 Credential=AKIANOBODY/" + time.Now().UTC().Format("20060102") +
 			"/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "UnrecognizedClientException"},
+		{"unsigned logs", "/", "X-Amz-Target: Logs_20140328.FilterLogEvents\r\n", "", "MissingAuthenticationTokenException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := rawConn(t, s)
-			head := "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\nX-Amz-Date: " +
-				time.Now().UTC().Format("20060102T150405Z") + "\r\n"
+			head := "POST " + tc.path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\nX-Amz-Date: " +
+				time.Now().UTC().Format("20060102T150405Z") + "\r\n" + tc.extra
 			if tc.auth != "" {
 				head += "Authorization: " + tc.auth + "\r\n"
 			}
@@ -174,7 +177,41 @@ func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
 	create(t, c, &lambdasdk.CreateFunctionInput{FunctionName: aws.String("sleeper"), Runtime: pythonRuntime(t),
 		Handler: aws.String("lambda_function.handler"), Timeout: aws.Int32(30),
 		Code: codeOf(zipOf(t, map[string]string{"lambda_function.py": "import time\ndef handler(e, c):\n    time.sleep(5)\n    return 'rested'\n"}))})
-	if out := invoke(t, c, "sleeper", `{}`); out.FunctionError != nil || string(out.Payload) != `"rested"` {
-		t.Errorf("5 s invocation = %s %s", aws.ToString(out.FunctionError), out.Payload)
+	// A followed log stream polls across the idle timeout for as long as it runs.
+	follow := exec.Command(nimbusBin, "logs", "sleeper", "--follow")
+	follow.Dir = repoRoot
+	follow.Env = userEnv("NIMBUS_DATA_DIR=" + s.dataDir)
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	follow.Stderr = &stderr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	reports := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "REPORT RequestId") {
+				reports <- sc.Text()
+			}
+		}
+		close(reports)
+	}()
+	for i := range 2 {
+		if out := invoke(t, c, "sleeper", `{}`); out.FunctionError != nil || string(out.Payload) != `"rested"` {
+			t.Errorf("5 s invocation = %s %s", aws.ToString(out.FunctionError), out.Payload)
+		}
+		select {
+		case _, ok := <-reports:
+			if !ok {
+				t.Fatalf("logs --follow ended after %d invocations; stderr: %s", i, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("logs --follow printed no REPORT for invocation %d; stderr: %s", i+1, stderr.String())
+		}
 	}
 }

@@ -86,9 +86,12 @@ type Config struct {
 	MaxBodyBytesInFlight int64
 }
 
-// DefaultMaxBodyBytesInFlight holds three of the largest CreateFunction bodies, or forty 6 MB
-// invocations.
-const DefaultMaxBodyBytesInFlight = 256 << 20
+// DefaultMaxBodyBytesInFlight holds one of the largest CreateFunction bodies (70 MB) and some
+// invocations, or twenty 6 MB invocations; a second large deploy waits for the first's body.
+// The heap may grow to about twice what is held before the garbage collector runs, so this
+// bounds what callers who know an access key id but not its secret can make the server hold
+// (measured with bench/flood -mode forged).
+const DefaultMaxBodyBytesInFlight = 128 << 20
 
 // Server serves the Lambda API.
 type Server struct {

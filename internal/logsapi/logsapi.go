@@ -38,10 +38,10 @@ type Reader interface {
 	Groups(ctx context.Context) ([]string, error)
 }
 
-// Authenticator checks a request's SigV4 signature; payloadSHA256 is the hex SHA-256 of the
-// body. *auth.Verifier implements it.
+// Authenticator checks a request's SigV4 signature in two steps: from its headers, before the
+// body is read, then with the body's hex SHA-256. *auth.Verifier implements it.
 type Authenticator interface {
-	Verify(r *http.Request, payloadSHA256 string) (auth.Identity, error)
+	VerifyHeaders(r *http.Request) (*auth.Pending, error)
 }
 
 // Config configures a Handler.
@@ -106,6 +106,17 @@ func (h *Handler) serveHTTP(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Code: "UnknownOperationException", Status: http.StatusBadRequest,
 			Message: "CloudWatch Logs operations are POST requests to /"}
 	}
+	// A request that cannot be authentic is refused before its body is read, and its
+	// connection closed rather than drained.
+	var pending *auth.Pending
+	if h.auth != nil {
+		p, err := h.auth.VerifyHeaders(r)
+		if err != nil {
+			w.Header().Set("Connection", "close")
+			return err
+		}
+		pending = p
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -115,8 +126,8 @@ func (h *Handler) serveHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("read request body: %w", err)
 	}
-	if h.auth != nil {
-		if _, err := h.auth.Verify(r, auth.PayloadSHA256(body)); err != nil {
+	if pending != nil {
+		if _, err := pending.Verify(auth.PayloadSHA256(body)); err != nil {
 			return err
 		}
 	}
