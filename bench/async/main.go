@@ -124,38 +124,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var rows []row
-	say("enqueue: 8 callers for %s", o.enqueueDur)
-	lat, n, elapsed, err := s.enqueue(ctx, "sink", 8, o.enqueueDur)
-	if err != nil {
-		return err
+	for _, c := range []int{8, 1} {
+		say("enqueue: %d callers for %s", c, o.enqueueDur)
+		cpu0 := s.cpu()
+		lat, n, elapsed, err := s.enqueue(ctx, "sink", c, o.enqueueDur)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("enqueue (Event, %d callers)", c), fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
+			fmt.Sprintf("202 p50 %s, p99 %s; server CPU %s per event", ms(percentile(lat, 50)), ms(percentile(lat, 99)), perEvent(s.cpu()-cpu0, n))})
 	}
-	rows = append(rows, row{"enqueue (Event, 8 callers)", fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
-		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat, 50)), ms(percentile(lat, 99)))})
-	lat1, n1, el1, err := s.enqueue(ctx, "sink", 1, o.enqueueDur/2)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, row{"enqueue (Event, 1 caller)", fmt.Sprintf("%.0f /s", float64(n1)/el1.Seconds()),
-		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat1, 50)), ms(percentile(lat1, 99)))})
 
 	for _, c := range []int{1, 8} {
 		if err := s.reserve(ctx, "noop", c); err != nil {
 			return err
 		}
 		say("synchronous: %d calls, %d callers", o.drainN, c)
+		cpu0 := s.cpu()
 		syncRate, err := s.syncRate(ctx, "noop", c, o.drainN)
 		if err != nil {
 			return err
 		}
+		syncCPU := perEvent(s.cpu()-cpu0, o.drainN+4*c)
 		say("asynchronous: %d events drained at reserved concurrency %d", o.drainN, c)
+		cpu0 = s.cpu()
 		asyncRate, err := s.drainRate(ctx, "noop", o.drainN)
 		if err != nil {
 			return err
 		}
+		var throttled int64
+		s.queueStatus(ctx, func(f queueFunction) {
+			if f.FunctionName == "noop" {
+				throttled = f.Throttled
+			}
+		})
+		if throttled > 0 {
+			say("the drains so far met %d throttles", throttled)
+		}
 		rows = append(rows,
-			row{fmt.Sprintf("sync invoke, %d caller(s)", c), fmt.Sprintf("%.0f /s", syncRate), ""},
+			row{fmt.Sprintf("sync invoke, %d caller(s)", c), fmt.Sprintf("%.0f /s", syncRate), "server CPU " + syncCPU + " per call"},
 			row{fmt.Sprintf("async drain, concurrency %d", c), fmt.Sprintf("%.0f /s", asyncRate),
-				fmt.Sprintf("%.0f %% of sync", 100*asyncRate/syncRate)})
+				fmt.Sprintf("%.0f %% of sync; server CPU %s per event, its 202 included", 100*asyncRate/syncRate, perEvent(s.cpu()-cpu0, o.drainN))})
 	}
 
 	say("idle: %d events one at a time", o.idleN)
@@ -185,6 +194,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 type row struct{ name, value, detail string }
+
+// cpu is the CPU time the server process has used (user and system; its functions run in
+// processes of their own and are not counted).
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func perEvent(d time.Duration, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(n)/float64(time.Microsecond))
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
@@ -506,6 +540,7 @@ type queueFunction struct {
 	FunctionName string
 	Events       uint64
 	Succeeded    int64
+	Throttled    int64
 }
 
 // queueStatus calls each with every function of GET /nimbus/async-queue.
