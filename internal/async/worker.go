@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -74,44 +75,49 @@ func (w *worker) run() {
 		}
 		return
 	}
-	// Each node fetches a few events ahead, so that the next one is at hand when an
-	// invocation ends; what it holds is out of reach of the other nodes until acknowledged.
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(2, min(q.cfg.PerFunction, 16))))
-	if err != nil {
-		q.log.Warn("async worker could not pull", "function", w.name, "err", err)
-		return
-	}
-	defer it.Stop()
+	// The worker asks for as many events as it has free slots, and starts each as it
+	// arrives. It never holds events it cannot start at once: one waiting in a client-side
+	// buffer would outlive its ack wait behind a slow invocation and run twice.
 	for {
-		if !w.acquire() {
+		n := w.acquireAll()
+		if n == 0 {
 			return
 		}
-		ctx, cancel := context.WithTimeout(q.ctx, q.cfg.IdleTimeout)
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		cancel()
-		if err != nil {
-			w.release()
-			if q.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				// Closing, or the pull broke off (a lost connection, a deleted consumer):
-				// the next wake-up or scan starts a new worker.
-				return
+		ctx, cancel := context.WithTimeout(q.ctx, fetchWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				go w.handle(msg)
 			}
-			if !errors.Is(err, context.DeadlineExceeded) {
-				q.log.Warn("async worker could not pull", "function", w.name, "err", err)
-				select {
-				case <-q.ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-			}
-			if w.idle() {
-				return
-			}
-			continue
+			err = batch.Error()
 		}
-		go w.handle(msg)
+		cancel()
+		w.release(n - got)
+		switch {
+		case q.ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
+			// The next wake-up or scan starts a new worker, with a new consumer.
+			return
+		case err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded):
+			q.log.Warn("async worker could not pull", "function", w.name, "err", err)
+			select {
+			case <-q.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if got == 0 && w.idle() {
+			return
+		}
 	}
 }
+
+// fetchWait is how long one pull waits for events; an idle worker checks whether to end
+// after each. Events that arrive meanwhile are delivered to the waiting pull at once.
+const fetchWait = 5 * time.Second
 
 // limit is the function's in-flight cap on this node: PerFunction, lowered to its reserved
 // concurrency. A function with none reserved still gets one, so that its events go to
@@ -124,28 +130,33 @@ func (w *worker) limit() int {
 	return n
 }
 
-// acquire waits for an in-flight slot of the function; false when the queue closes.
-func (w *worker) acquire() bool {
+// acquireAll waits until the function has a free in-flight slot and takes every free one;
+// it returns how many, or 0 when the queue closes.
+func (w *worker) acquireAll() int {
 	for {
 		w.mu.Lock()
-		if w.inflight < w.limit() {
-			w.inflight++
+		if n := w.limit() - w.inflight; n > 0 {
+			w.inflight += n
 			w.mu.Unlock()
-			return true
+			return n
 		}
 		freed := w.freed
 		w.mu.Unlock()
 		select {
 		case <-freed:
 		case <-w.q.ctx.Done():
-			return false
+			return 0
 		}
 	}
 }
 
-func (w *worker) release() {
+// release gives back n in-flight slots.
+func (w *worker) release(n int) {
+	if n == 0 {
+		return
+	}
 	w.mu.Lock()
-	w.inflight--
+	w.inflight -= n
 	close(w.freed)
 	w.freed = make(chan struct{})
 	w.mu.Unlock()
@@ -172,7 +183,7 @@ func (w *worker) idle() bool {
 // on while it waits and runs.
 func (w *worker) handle(msg jetstream.Msg) {
 	q := w.q
-	defer w.release()
+	defer w.release(1)
 	stop := keepAlive(msg, q.cfg.AckWait/3)
 	defer stop()
 	select {
