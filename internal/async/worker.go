@@ -10,15 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// worker pulls one function's events on this node, at most its in-flight cap at a time.
+// worker pulls one function's events on this node. It runs at most the function's in-flight
+// cap (limit) at a time and holds at most twice that, so that the next events are at hand
+// when invocations end. Every event it holds is kept alive (InProgress) from the moment it
+// arrives, so none outlives its ack wait while it waits for a slot.
 type worker struct {
 	q    *Queue
 	name string
 
-	mu       sync.Mutex
-	inflight int
-	freed    chan struct{} // closed and replaced when inflight drops
-	woken    time.Time     // last wake-up: the worker stays up IdleTimeout after it
+	mu      sync.Mutex
+	held    int           // events fetched and not yet settled, running ones included
+	running int           // events being invoked
+	freed   chan struct{} // closed and replaced when held or running drops
+	woken   time.Time     // last wake-up: the worker stays up IdleTimeout after it
 }
 
 // ensureWorker starts the function's worker on this node unless it runs.
@@ -75,11 +79,11 @@ func (w *worker) run() {
 		}
 		return
 	}
-	// The worker asks for as many events as it has free slots, and starts each as it
-	// arrives. It never holds events it cannot start at once: one waiting in a client-side
-	// buffer would outlive its ack wait behind a slow invocation and run twice.
+	// The worker asks for as many events as it may still hold, and hands each to its own
+	// goroutine as it arrives. It keeps no client-side buffer: an event waiting there, not
+	// kept alive, would outlive its ack wait behind a slow invocation and run twice.
 	for {
-		n := w.acquireAll()
+		n := w.acquireHeld()
 		if n == 0 {
 			return
 		}
@@ -94,7 +98,7 @@ func (w *worker) run() {
 			err = batch.Error()
 		}
 		cancel()
-		w.release(n - got)
+		w.releaseHeld(n - got)
 		switch {
 		case q.ctx.Err() != nil:
 			return
@@ -130,39 +134,76 @@ func (w *worker) limit() int {
 	return n
 }
 
-// acquireAll waits until the function has a free in-flight slot and takes every free one;
-// it returns how many, or 0 when the queue closes.
-func (w *worker) acquireAll() int {
+// wait blocks until the worker's counters change; false when the queue closes. Call it
+// without w.mu, with the channel read under it.
+func (w *worker) wait(freed chan struct{}) bool {
+	select {
+	case <-freed:
+		return true
+	case <-w.q.ctx.Done():
+		return false
+	}
+}
+
+// signalLocked wakes the waiters after a counter dropped.
+func (w *worker) signalLocked() {
+	close(w.freed)
+	w.freed = make(chan struct{})
+}
+
+// acquireHeld waits until the worker may hold another event and takes every free place; it
+// returns how many, or 0 when the queue closes.
+func (w *worker) acquireHeld() int {
 	for {
 		w.mu.Lock()
-		if n := w.limit() - w.inflight; n > 0 {
-			w.inflight += n
+		if n := 2*w.limit() - w.held; n > 0 {
+			w.held += n
 			w.mu.Unlock()
 			return n
 		}
 		freed := w.freed
 		w.mu.Unlock()
-		select {
-		case <-freed:
-		case <-w.q.ctx.Done():
+		if !w.wait(freed) {
 			return 0
 		}
 	}
 }
 
-// release gives back n in-flight slots.
-func (w *worker) release(n int) {
+func (w *worker) releaseHeld(n int) {
 	if n == 0 {
 		return
 	}
 	w.mu.Lock()
-	w.inflight -= n
-	close(w.freed)
-	w.freed = make(chan struct{})
+	w.held -= n
+	w.signalLocked()
 	w.mu.Unlock()
 }
 
-// idle says whether the worker may end: nothing in flight and no wake-up for IdleTimeout.
+// acquireRun waits for one of the function's in-flight slots; false when the queue closes.
+func (w *worker) acquireRun() bool {
+	for {
+		w.mu.Lock()
+		if w.running < w.limit() {
+			w.running++
+			w.mu.Unlock()
+			return true
+		}
+		freed := w.freed
+		w.mu.Unlock()
+		if !w.wait(freed) {
+			return false
+		}
+	}
+}
+
+func (w *worker) releaseRun() {
+	w.mu.Lock()
+	w.running--
+	w.signalLocked()
+	w.mu.Unlock()
+}
+
+// idle says whether the worker may end: nothing held and no wake-up for IdleTimeout.
 // It unregisters the worker under the queue's lock, so a wake-up either sees it running or
 // starts a new one.
 func (w *worker) idle() bool {
@@ -170,7 +211,7 @@ func (w *worker) idle() bool {
 	defer w.q.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.inflight > 0 || w.q.cfg.Now().Sub(w.woken) < w.q.cfg.IdleTimeout {
+	if w.held > 0 || w.q.cfg.Now().Sub(w.woken) < w.q.cfg.IdleTimeout {
 		return false
 	}
 	if w.q.workers[w.name] == w {
@@ -179,13 +220,18 @@ func (w *worker) idle() bool {
 	return true
 }
 
-// handle runs one event within the node-wide cap, telling JetStream it is still being worked
-// on while it waits and runs.
+// handle runs one event within the function's and the node's caps, telling JetStream it is
+// still being worked on while it waits and runs.
 func (w *worker) handle(msg jetstream.Msg) {
 	q := w.q
-	defer w.release(1)
+	defer w.releaseHeld(1)
 	stop := keepAlive(msg, q.cfg.AckWait/3)
 	defer stop()
+	if !w.acquireRun() {
+		msg.Nak()
+		return
+	}
+	defer w.releaseRun()
 	select {
 	case q.slots <- struct{}{}:
 	case <-q.ctx.Done():
