@@ -124,12 +124,12 @@ func (w *worker) run() {
 const fetchWait = 5 * time.Second
 
 // limit is the function's in-flight cap on this node: PerFunction, lowered to its reserved
-// concurrency. A function with none reserved still gets one, so that its events go to
-// failure handling.
+// concurrency. Reserved concurrency 0 runs nothing: its events go straight to failure
+// handling, PerFunction at a time.
 func (w *worker) limit() int {
 	n := w.q.cfg.PerFunction
-	if fn, ok := w.q.cfg.Functions.Lookup(w.name); ok && fn.ReservedConcurrency != nil {
-		n = min(n, max(1, *fn.ReservedConcurrency))
+	if fn, ok := w.q.cfg.Functions.Lookup(w.name); ok && fn.ReservedConcurrency != nil && *fn.ReservedConcurrency > 0 {
+		n = min(n, *fn.ReservedConcurrency)
 	}
 	return n
 }
