@@ -11,8 +11,8 @@ import (
 )
 
 // worker pulls one function's events on this node. It runs at most the function's in-flight
-// cap (limit) at a time and holds at most twice that, so that the next events are at hand
-// when invocations end. Every event it holds is kept alive (InProgress) from the moment it
+// cap (limit) at a time and holds at most holdFactor times that, so that the next events are
+// at hand when invocations end. Every event it holds is kept alive (InProgress) from the moment it
 // arrives, so none outlives its ack wait while it waits for a slot.
 type worker struct {
 	q    *Queue
@@ -119,6 +119,10 @@ func (w *worker) run() {
 	}
 }
 
+// holdFactor is how many times its in-flight cap a worker holds: enough that a batch can be
+// fetched while the held events keep every slot busy.
+const holdFactor = 3
+
 // fetchWait is how long one pull waits for events; an idle worker checks whether to end
 // after each. Events that arrive meanwhile are delivered to the waiting pull at once.
 const fetchWait = 5 * time.Second
@@ -151,12 +155,14 @@ func (w *worker) signalLocked() {
 	w.freed = make(chan struct{})
 }
 
-// acquireHeld waits until the worker may hold another event and takes every free place; it
-// returns how many, or 0 when the queue closes.
+// acquireHeld waits until the worker may hold another limit's worth of events and takes
+// every free place; it returns how many, or 0 when the queue closes. Fetching in batches of
+// at least limit keeps the number of pulls per event low when a backlog drains.
 func (w *worker) acquireHeld() int {
 	for {
 		w.mu.Lock()
-		if n := 2*w.limit() - w.held; n > 0 {
+		limit := w.limit()
+		if n := holdFactor*limit - w.held; n >= limit {
 			w.held += n
 			w.mu.Unlock()
 			return n
