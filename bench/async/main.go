@@ -5,7 +5,8 @@
 //     to a function whose reserved concurrency is 0, so that the queue's own cost is measured
 //     (its events go straight to failure handling);
 //   - events drained per second by the function at reserved concurrency 1 and 8, the backlog
-//     queued first, against synchronous invocations of the same function with 1 and 8 callers;
+//     queued first, against synchronous invocations of the same function with 1 and 8 callers,
+//     the two alternating over three rounds;
 //   - at idle, the time from sending an Event invoke (and from its 202) to the function's
 //     handler starting, which the function stamps into its log;
 //   - a soak: -kill events (default 1,000) queued for a slow function (20 ms, reserved
@@ -71,6 +72,7 @@ type options struct {
 	drainN     int
 	idleN      int
 	killN      int
+	rounds     int
 	keep       bool
 }
 
@@ -82,9 +84,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.drainN, "n", 4000, "events queued, and synchronous calls made, per drain configuration")
 	fs.IntVar(&o.idleN, "idle", 40, "events sent one at a time for the 202→start latency")
 	fs.IntVar(&o.killN, "kill", 1000, "events of the kill -9 soak (0 skips it)")
+	fs.IntVar(&o.rounds, "rounds", 3, "sync and async drain runs alternate this many times")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server log, data dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.rounds < 1 || o.drainN < o.rounds {
+		return errors.New("-rounds must be at least 1 and -n at least -rounds")
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the benchmark runs functions, which needs root")
@@ -124,38 +130,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var rows []row
-	say("enqueue: 8 callers for %s", o.enqueueDur)
-	lat, n, elapsed, err := s.enqueue(ctx, "sink", 8, o.enqueueDur)
-	if err != nil {
-		return err
+	for _, c := range []int{8, 1} {
+		say("enqueue: %d callers for %s", c, o.enqueueDur)
+		cpu0 := s.cpu()
+		lat, n, elapsed, err := s.enqueue(ctx, "sink", c, o.enqueueDur)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("enqueue (Event, %d callers)", c), fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
+			fmt.Sprintf("202 p50 %s, p99 %s; server CPU %s per event", ms(percentile(lat, 50)), ms(percentile(lat, 99)), perEvent(s.cpu()-cpu0, n))})
 	}
-	rows = append(rows, row{"enqueue (Event, 8 callers)", fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
-		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat, 50)), ms(percentile(lat, 99)))})
-	lat1, n1, el1, err := s.enqueue(ctx, "sink", 1, o.enqueueDur/2)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, row{"enqueue (Event, 1 caller)", fmt.Sprintf("%.0f /s", float64(n1)/el1.Seconds()),
-		fmt.Sprintf("202 p50 %s, p99 %s", ms(percentile(lat1, 50)), ms(percentile(lat1, 99)))})
 
 	for _, c := range []int{1, 8} {
 		if err := s.reserve(ctx, "noop", c); err != nil {
 			return err
 		}
-		say("synchronous: %d calls, %d callers", o.drainN, c)
-		syncRate, err := s.syncRate(ctx, "noop", c, o.drainN)
-		if err != nil {
-			return err
+		// Sync and async alternate, o.rounds times, so that a change in the machine's load
+		// hits both; each round's ratio compares neighbours in time.
+		per := o.drainN / o.rounds
+		var syncRates, asyncRates, ratios []float64
+		var syncCPU, asyncCPU time.Duration
+		for r := range o.rounds {
+			say("round %d/%d at concurrency %d: %d synchronous calls, then %d events drained", r+1, o.rounds, c, per, per)
+			cpu0 := s.cpu()
+			syncRate, err := s.syncRate(ctx, "noop", c, per)
+			if err != nil {
+				return err
+			}
+			cpu1 := s.cpu()
+			asyncRate, err := s.drainRate(ctx, "noop", per)
+			if err != nil {
+				return err
+			}
+			syncCPU += cpu1 - cpu0
+			asyncCPU += s.cpu() - cpu1
+			syncRates, asyncRates = append(syncRates, syncRate), append(asyncRates, asyncRate)
+			ratios = append(ratios, asyncRate/syncRate)
 		}
-		say("asynchronous: %d events drained at reserved concurrency %d", o.drainN, c)
-		asyncRate, err := s.drainRate(ctx, "noop", o.drainN)
-		if err != nil {
-			return err
+		var throttled int64
+		s.queueStatus(ctx, func(f queueFunction) {
+			if f.FunctionName == "noop" {
+				throttled = f.Throttled
+			}
+		})
+		if throttled > 0 {
+			say("the drains so far met %d throttles", throttled)
 		}
 		rows = append(rows,
-			row{fmt.Sprintf("sync invoke, %d caller(s)", c), fmt.Sprintf("%.0f /s", syncRate), ""},
-			row{fmt.Sprintf("async drain, concurrency %d", c), fmt.Sprintf("%.0f /s", asyncRate),
-				fmt.Sprintf("%.0f %% of sync", 100*asyncRate/syncRate)})
+			row{fmt.Sprintf("sync invoke, %d caller(s)", c), fmt.Sprintf("%.0f /s", median(syncRates)),
+				fmt.Sprintf("median of %d rounds; server CPU %s per call", o.rounds, perEvent(syncCPU, o.rounds*(per+4*c)))},
+			row{fmt.Sprintf("async drain, concurrency %d", c), fmt.Sprintf("%.0f /s", median(asyncRates)),
+				fmt.Sprintf("%.0f %% of sync (median of the rounds' ratios, %.0f–%.0f %%); server CPU %s per event, its 202 included",
+					100*median(ratios), 100*slices.Min(ratios), 100*slices.Max(ratios), perEvent(asyncCPU, o.rounds*per))})
 	}
 
 	say("idle: %d events one at a time", o.idleN)
@@ -185,6 +211,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 type row struct{ name, value, detail string }
+
+// cpu is the CPU time the server process has used (user and system; its functions run in
+// processes of their own and are not counted).
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func perEvent(d time.Duration, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(n)/float64(time.Microsecond))
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
@@ -429,7 +486,9 @@ func (s *server) runCallers(ctx context.Context, name string, c, n int) (time.Du
 }
 
 // drainRate queues n events with 8 callers, then measures how fast the rest of the backlog
-// drains: events finished after the last 202, over the time they took.
+// drains: from the last 202 to the last poll that still found events left, the events that
+// finished over the time. (The poll that finds the backlog empty comes up to a poll interval
+// after the last event, which would count against the queue.)
 func (s *server) drainRate(ctx context.Context, name string, n int) (float64, error) {
 	base, err := s.succeeded(ctx, name)
 	if err != nil {
@@ -443,23 +502,25 @@ func (s *server) drainRate(ctx context.Context, name string, n int) (float64, er
 	if err != nil {
 		return 0, err
 	}
+	lastDone, lastAt := doneAtQueued, queuedAt
 	for {
+		at := time.Now()
 		done, err := s.succeeded(ctx, name)
 		if err != nil {
 			return 0, err
 		}
 		if done-base >= int64(n) {
-			el := time.Since(queuedAt)
-			if rest := done - doneAtQueued; rest > 0 {
-				return float64(rest) / el.Seconds(), nil
+			if lastDone == doneAtQueued {
+				return 0, errors.New("the backlog drained before a poll saw it draining: raise -n")
 			}
-			return 0, errors.New("the backlog drained before it was all queued: raise -n")
+			return float64(lastDone-doneAtQueued) / lastAt.Sub(queuedAt).Seconds(), nil
 		}
+		lastDone, lastAt = done, at
 		if time.Since(queuedAt) > 5*time.Minute {
 			return 0, fmt.Errorf("%d of %d events ran in 5 minutes", done-base, n)
 		}
 		// Each poll asks for the stream's state: rarely enough not to slow the drain.
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -506,6 +567,7 @@ type queueFunction struct {
 	FunctionName string
 	Events       uint64
 	Succeeded    int64
+	Throttled    int64
 }
 
 // queueStatus calls each with every function of GET /nimbus/async-queue.

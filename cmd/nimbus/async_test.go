@@ -295,6 +295,10 @@ func TestAsyncBadInput(t *testing.T) {
 			_, err := c.UpdateFunctionEventInvokeConfig(ctx, &lambdasdk.UpdateFunctionEventInvokeConfigInput{FunctionName: aws.String("other"), MaximumRetryAttempts: aws.Int32(1)})
 			return err
 		}, "ResourceNotFoundException", "doesn't have an EventInvokeConfig"},
+		{"list with MaxItems 51", func() error {
+			_, err := c.ListFunctionEventInvokeConfigs(ctx, &lambdasdk.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("fn"), MaxItems: aws.Int32(51)})
+			return err
+		}, "ValidationException", "Value '51' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50"},
 		{"dead-letter queue", func() error {
 			_, err := c.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
 				DeadLetterConfig: &types.DeadLetterConfig{TargetArn: aws.String("arn:aws:sqs:us-east-1:000000000000:dlq")}})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -282,9 +283,14 @@ func (s *Server) listFunctionEventInvokeConfigs(w http.ResponseWriter, r *http.R
 		return err
 	}
 	if mi := r.URL.Query().Get("MaxItems"); mi != "" {
-		var n int
-		if _, err := fmt.Sscan(mi, &n); err != nil || n < 1 || n > 50 {
-			return validationError(mi, "maxItems", "Member must have value between 1 and 50")
+		n, err := strconv.Atoi(mi)
+		switch {
+		case err != nil:
+			return validationError(mi, "maxItems", "Member must be of type integer")
+		case n < 1:
+			return validationError(n, "maxItems", "Member must have value greater than or equal to 1")
+		case n > 50:
+			return validationError(n, "maxItems", "Member must have value less than or equal to 50")
 		}
 	}
 	out := struct {

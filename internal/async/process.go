@@ -3,6 +3,7 @@ package async
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"time"
 
@@ -147,7 +148,12 @@ func (q *Queue) succeed(ev *Event, fn *lambda.Function, last *Response, lineage 
 // destination if there is one.
 func (q *Queue) fail(ev *Event, fn *lambda.Function, condition string, last *Response) {
 	q.metrics.dropped(fn.Name)
-	q.log.Info("async event failed", "function", fn.Name, "requestId", ev.RequestID, "condition", condition, "attempts", ev.Attempts)
+	level := slog.LevelInfo
+	if condition == lambda.ConditionZeroReservedConcurrency {
+		// The owner stopped the function on purpose: one line per event would flood the log.
+		level = slog.LevelDebug
+	}
+	q.log.Log(q.ctx, level, "async event failed", "function", fn.Name, "requestId", ev.RequestID, "condition", condition, "attempts", ev.Attempts)
 	if dest := fn.EventInvoke.Destination(false); dest != "" {
 		rec := newRecord(ev, q.cfg.Location.QualifiedARN(fn.Name, lambda.VersionLatest), condition, last, q.cfg.Now())
 		lineage := maps.Clone(ev.Lineage)

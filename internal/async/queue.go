@@ -185,14 +185,18 @@ func (q *Queue) Enqueue(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// publish stores ev; its message id makes a repeated publish of the same attempt a no-op.
+// publish stores ev. A retry carries a message id, which makes a repeated publish of the same
+// retry a no-op; a new event needs none (its request id is new).
 func (q *Queue) publish(ctx context.Context, ev *Event) error {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", ev.RequestID, err)
 	}
-	id := ev.RequestID + "/" + strconv.Itoa(ev.Attempts) + "/" + strconv.Itoa(ev.Throttles)
-	if _, err := q.js.Publish(ctx, q.subject(ev.Function), b, jetstream.WithMsgID(id)); err != nil {
+	var opts []jetstream.PublishOpt
+	if ev.Attempts > 0 || ev.Throttles > 0 {
+		opts = append(opts, jetstream.WithMsgID(ev.RequestID+"/"+strconv.Itoa(ev.Attempts)+"/"+strconv.Itoa(ev.Throttles)))
+	}
+	if _, err := q.js.Publish(ctx, q.subject(ev.Function), b, opts...); err != nil {
 		return fmt.Errorf("queue event %s: %w", ev.RequestID, err)
 	}
 	return nil

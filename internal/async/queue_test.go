@@ -403,3 +403,30 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	})
 }
+
+// TestSlowFunctionRunsEachEventOnce: events waiting behind a slow invocation must not outlive
+// their ack wait on this node and run twice.
+func TestSlowFunctionRunsEachEventOnce(t *testing.T) {
+	nc := startNATS(t)
+	fns := &functions{}
+	fns.put(&lambda.Function{Name: "slow", ReservedConcurrency: intp(1)})
+	iv := &invoker{behave: func(inv *lambda.Invocation) (*lambda.InvokeResult, error) {
+		time.Sleep(400 * time.Millisecond)
+		return &lambda.InvokeResult{Payload: []byte(`null`)}, nil
+	}}
+	q := newQueue(t, nc, fns, iv, func(c *async.Config) { c.AckWait = 250 * time.Millisecond })
+	for i := range 4 {
+		enqueue(t, q, "slow", fmt.Sprintf("s-%d", i), `{}`)
+	}
+	waitFor(t, "every event", func() bool { return q.Metrics()["slow"].Succeeded >= 4 })
+	time.Sleep(500 * time.Millisecond) // a redelivered event would run now
+	runs := map[string]int{}
+	for _, c := range iv.callsOf("slow") {
+		runs[c.RequestID]++
+	}
+	for id, n := range runs {
+		if n != 1 {
+			t.Errorf("event %s ran %d times", id, n)
+		}
+	}
+}

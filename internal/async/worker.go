@@ -6,18 +6,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// worker pulls one function's events on this node, at most its in-flight cap at a time.
+// worker pulls one function's events on this node. It runs at most the function's in-flight
+// cap (limit) at a time and holds at most holdFactor times that, so that the next events are
+// at hand when invocations end. Every event it holds is kept alive (InProgress) from the moment it
+// arrives, so none outlives its ack wait while it waits for a slot.
 type worker struct {
 	q    *Queue
 	name string
 
-	mu       sync.Mutex
-	inflight int
-	freed    chan struct{} // closed and replaced when inflight drops
-	woken    time.Time     // last wake-up: the worker stays up IdleTimeout after it
+	mu      sync.Mutex
+	held    int           // events fetched and not yet settled, running ones included
+	running int           // events being invoked
+	freed   chan struct{} // closed and replaced when held or running drops
+	woken   time.Time     // last wake-up: the worker stays up IdleTimeout after it
 }
 
 // ensureWorker starts the function's worker on this node unless it runs.
@@ -74,84 +79,137 @@ func (w *worker) run() {
 		}
 		return
 	}
-	// Each node fetches a few events ahead, so that the next one is at hand when an
-	// invocation ends; what it holds is out of reach of the other nodes until acknowledged.
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(2, min(q.cfg.PerFunction, 16))))
-	if err != nil {
-		q.log.Warn("async worker could not pull", "function", w.name, "err", err)
-		return
-	}
-	defer it.Stop()
+	// The worker asks for as many events as it may still hold, and hands each to its own
+	// goroutine as it arrives. It keeps no client-side buffer: an event waiting there, not
+	// kept alive, would outlive its ack wait behind a slow invocation and run twice.
 	for {
-		if !w.acquire() {
+		n := w.acquireHeld()
+		if n == 0 {
 			return
 		}
-		ctx, cancel := context.WithTimeout(q.ctx, q.cfg.IdleTimeout)
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		cancel()
-		if err != nil {
-			w.release()
-			if q.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				// Closing, or the pull broke off (a lost connection, a deleted consumer):
-				// the next wake-up or scan starts a new worker.
-				return
+		ctx, cancel := context.WithTimeout(q.ctx, fetchWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				go w.handle(msg)
 			}
-			if !errors.Is(err, context.DeadlineExceeded) {
-				q.log.Warn("async worker could not pull", "function", w.name, "err", err)
-				select {
-				case <-q.ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-			}
-			if w.idle() {
-				return
-			}
-			continue
+			err = batch.Error()
 		}
-		go w.handle(msg)
+		cancel()
+		w.releaseHeld(n - got)
+		switch {
+		case q.ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
+			// The next wake-up or scan starts a new worker, with a new consumer.
+			return
+		case err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded):
+			q.log.Warn("async worker could not pull", "function", w.name, "err", err)
+			select {
+			case <-q.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if got == 0 && w.idle() {
+			return
+		}
 	}
 }
 
+// holdFactor is how many times its in-flight cap a worker holds: enough that a batch can be
+// fetched while the held events keep every slot busy.
+const holdFactor = 3
+
+// fetchWait is how long one pull waits for events; an idle worker checks whether to end
+// after each. Events that arrive meanwhile are delivered to the waiting pull at once.
+const fetchWait = 5 * time.Second
+
 // limit is the function's in-flight cap on this node: PerFunction, lowered to its reserved
-// concurrency. A function with none reserved still gets one, so that its events go to
-// failure handling.
+// concurrency. Reserved concurrency 0 runs nothing: its events go straight to failure
+// handling, PerFunction at a time.
 func (w *worker) limit() int {
 	n := w.q.cfg.PerFunction
-	if fn, ok := w.q.cfg.Functions.Lookup(w.name); ok && fn.ReservedConcurrency != nil {
-		n = min(n, max(1, *fn.ReservedConcurrency))
+	if fn, ok := w.q.cfg.Functions.Lookup(w.name); ok && fn.ReservedConcurrency != nil && *fn.ReservedConcurrency > 0 {
+		n = min(n, *fn.ReservedConcurrency)
 	}
 	return n
 }
 
-// acquire waits for an in-flight slot of the function; false when the queue closes.
-func (w *worker) acquire() bool {
+// wait blocks until the worker's counters change; false when the queue closes. Call it
+// without w.mu, with the channel read under it.
+func (w *worker) wait(freed chan struct{}) bool {
+	select {
+	case <-freed:
+		return true
+	case <-w.q.ctx.Done():
+		return false
+	}
+}
+
+// signalLocked wakes the waiters after a counter dropped.
+func (w *worker) signalLocked() {
+	close(w.freed)
+	w.freed = make(chan struct{})
+}
+
+// acquireHeld waits until the worker may hold another limit's worth of events and takes
+// every free place; it returns how many, or 0 when the queue closes. Fetching in batches of
+// at least limit keeps the number of pulls per event low when a backlog drains.
+func (w *worker) acquireHeld() int {
 	for {
 		w.mu.Lock()
-		if w.inflight < w.limit() {
-			w.inflight++
+		limit := w.limit()
+		if n := holdFactor*limit - w.held; n >= limit {
+			w.held += n
+			w.mu.Unlock()
+			return n
+		}
+		freed := w.freed
+		w.mu.Unlock()
+		if !w.wait(freed) {
+			return 0
+		}
+	}
+}
+
+func (w *worker) releaseHeld(n int) {
+	if n == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.held -= n
+	w.signalLocked()
+	w.mu.Unlock()
+}
+
+// acquireRun waits for one of the function's in-flight slots; false when the queue closes.
+func (w *worker) acquireRun() bool {
+	for {
+		w.mu.Lock()
+		if w.running < w.limit() {
+			w.running++
 			w.mu.Unlock()
 			return true
 		}
 		freed := w.freed
 		w.mu.Unlock()
-		select {
-		case <-freed:
-		case <-w.q.ctx.Done():
+		if !w.wait(freed) {
 			return false
 		}
 	}
 }
 
-func (w *worker) release() {
+func (w *worker) releaseRun() {
 	w.mu.Lock()
-	w.inflight--
-	close(w.freed)
-	w.freed = make(chan struct{})
+	w.running--
+	w.signalLocked()
 	w.mu.Unlock()
 }
 
-// idle says whether the worker may end: nothing in flight and no wake-up for IdleTimeout.
+// idle says whether the worker may end: nothing held and no wake-up for IdleTimeout.
 // It unregisters the worker under the queue's lock, so a wake-up either sees it running or
 // starts a new one.
 func (w *worker) idle() bool {
@@ -159,7 +217,7 @@ func (w *worker) idle() bool {
 	defer w.q.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.inflight > 0 || w.q.cfg.Now().Sub(w.woken) < w.q.cfg.IdleTimeout {
+	if w.held > 0 || w.q.cfg.Now().Sub(w.woken) < w.q.cfg.IdleTimeout {
 		return false
 	}
 	if w.q.workers[w.name] == w {
@@ -168,13 +226,18 @@ func (w *worker) idle() bool {
 	return true
 }
 
-// handle runs one event within the node-wide cap, telling JetStream it is still being worked
-// on while it waits and runs.
+// handle runs one event within the function's and the node's caps, telling JetStream it is
+// still being worked on while it waits and runs.
 func (w *worker) handle(msg jetstream.Msg) {
 	q := w.q
-	defer w.release()
+	defer w.releaseHeld(1)
 	stop := keepAlive(msg, q.cfg.AckWait/3)
 	defer stop()
+	if !w.acquireRun() {
+		msg.Nak()
+		return
+	}
+	defer w.releaseRun()
 	select {
 	case q.slots <- struct{}{}:
 	case <-q.ctx.Done():
