@@ -154,6 +154,34 @@ func TestPipeFloodIsSlowedNotDropped(t *testing.T) {
 	}
 }
 
+// A function writing to its pipe faster than the store takes its lines waits for the store
+// instead of losing them: a 64 KiB buffer and a publisher that lingers 20 ms, 2 MiB written
+// at once, nothing dropped.
+func TestPipeWaitsForTheStore(t *testing.T) {
+	s, _ := newService(t, Config{RateBytes: -1, StreamBufferBytes: 64 << 10, Linger: 20 * time.Millisecond})
+	st := s.NewStream("slowstore", "$LATEST", "e")
+	w, err := st.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines = 2048
+	line := strings.Repeat("s", 1023) + "\n"
+	for range lines {
+		if _, err := w.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	waitFor(t, "the pipe to be read to its end", func() bool { st := s.Stats(); return st.Accepted+st.Dropped >= lines })
+	flush(t, s)
+	if got := s.Stats().Dropped; got != 0 {
+		t.Errorf("Stats().Dropped = %d, want 0", got)
+	}
+	if got := len(readAll(t, s, st.Group())); got != lines {
+		t.Errorf("stored %d events, want %d", got, lines)
+	}
+}
+
 // A failed Init is logged as Lambda logs it, and the tail carries Init's output.
 func TestFailInit(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))

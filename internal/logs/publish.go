@@ -74,14 +74,25 @@ func (st *Stream) admitLocked(n int, ts int64) dropReason {
 }
 
 // throttleLocked says how long a pipe's reader should wait before it reads again: until the
-// environment's rate allows a line of the longest length (or the whole burst, if smaller), so
-// that the next line read is kept. Zero means read now.
+// environment's rate allows a line of the longest length (or the whole burst, if smaller), and
+// the buffers have room for it, so that the next line read is kept. Zero means read now.
 func (st *Stream) throttleLocked() time.Duration {
 	s := st.svc
+	line := int64(s.maxLine)
+	if s.rate > 0 {
+		line = int64(min(float64(s.maxLine), s.burst))
+	}
+	// The store is behind: wait for the publisher, until this stream's lines are stored if
+	// need be, rather than drop what the function wrote within its rate. (A few milliseconds
+	// is a publish or two.)
+	waiting := st.pendBytes.Load()
+	if waiting > 0 && (waiting+line > s.streamBuffer || s.buffered.Load()+line > s.bufferBytes && waiting+line > s.reserve) {
+		return 5 * time.Millisecond
+	}
 	if s.rate <= 0 || st.tokensAt == 0 {
 		return 0
 	}
-	need := min(float64(s.maxLine), s.burst)
+	need := float64(line)
 	now := s.now().UnixNano()
 	have := st.tokens
 	if now > st.tokensAt {
