@@ -209,9 +209,14 @@ func TestFrozenEnvironment(t *testing.T) {
 		waitFrozen(t, e)
 	}
 
+	// Destroy returns once the killing is under way; the processes die in the background.
 	e.Destroy()
-	if left := l.ownProcesses(t); len(left) != 0 {
-		t.Errorf("processes %v of the destroyed frozen environment are left", left)
+	deadline := time.Now().Add(10 * time.Second)
+	for left := l.ownProcesses(t); len(left) != 0; left = l.ownProcesses(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the destroyed frozen environment are left 10 s after Destroy", left)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
