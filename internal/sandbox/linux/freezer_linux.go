@@ -70,7 +70,9 @@ func (d *Driver) Freeze(ctx context.Context, id string) error {
 			}
 		}
 		if err != nil {
-			if terr := e.abandonFreeze(thaws); terr != nil {
+			if interrupted, terr := e.abandonFreeze(thaws); interrupted {
+				err = errThawed // what failed is moot: the cgroup may be gone
+			} else if terr != nil {
 				err = errors.Join(err, terr)
 			}
 			return fmt.Errorf("freeze %s: %w", id, err)
@@ -127,14 +129,14 @@ func (e *env) refreeze(thaws uint64) error {
 }
 
 // abandonFreeze thaws an environment that did not freeze in time, unless something else
-// thawed or destroyed it meanwhile.
-func (e *env) abandonFreeze(thaws uint64) error {
+// thawed or destroyed it meanwhile (interrupted).
+func (e *env) abandonFreeze(thaws uint64) (interrupted bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.thaws != thaws || e.state == destroyed {
-		return nil
+		return true, nil
 	}
-	return e.thawLocked()
+	return false, e.thawLocked()
 }
 
 // thawLocked thaws the environment if it is frozen or being frozen. Every thaw goes through
