@@ -45,8 +45,10 @@ type Config struct {
 	// none.
 	InitPool int
 	// FreezeTimeout is how long Freeze waits for every process to stop before it gives up and
-	// thaws the environment: a process in uninterruptible sleep may never stop. Default
-	// 100ms.
+	// thaws the environment: a process in uninterruptible sleep may never stop. Default 1s:
+	// each process must run to stop, and one whose CPU quota is spent waits for the next CPU
+	// period (100 ms); on a loaded 2-CPU host an idle runtime's freeze took up to 48 ms, and
+	// 2 of about 15,000 took over 100 ms.
 	FreezeTimeout time.Duration
 	// Logger receives what the driver cleans up and what goes wrong in the background.
 	// Default: discard.
@@ -116,7 +118,7 @@ func New(cfg Config) (*Driver, error) {
 		cfg.InitPool = defaultInitPool
 	}
 	if cfg.FreezeTimeout == 0 {
-		cfg.FreezeTimeout = 100 * time.Millisecond
+		cfg.FreezeTimeout = time.Second
 	}
 	if os.Geteuid() != 0 {
 		// Without root this would need a user namespace and delegated cgroups.
