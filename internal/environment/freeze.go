@@ -21,7 +21,9 @@ const DefaultFreezeDelay = 2 * time.Millisecond
 // idleFreezer freezes an environment between invocations, as Lambda does, so that the
 // processes a function leaves running (a busy background thread, a forgotten child) use no
 // CPU while no invocation runs. Freezing is asynchronous: an invocation ends without waiting
-// for it, and the next one thaws the environment only if the freeze has happened.
+// for it, and the next one thaws the environment only if the freeze has happened. A freeze
+// still under way when the next invocation begins is cancelled, not waited for: the driver
+// may take up to its freeze timeout to give up on a process that does not stop.
 type idleFreezer struct {
 	driver sandbox.Freezer
 	id     string
@@ -34,6 +36,10 @@ type idleFreezer struct {
 	timer  *time.Timer
 	frozen bool
 	closed bool
+	// cancel ends the driver's Freeze under way, if any; done is closed once it has
+	// returned and frozen says how it went.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // newIdleFreezer returns nil (which freezes nothing) when the driver cannot freeze or delay
@@ -65,15 +71,24 @@ func (f *idleFreezer) idle() {
 
 func (f *idleFreezer) freeze(gen uint64) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed || f.frozen || f.gen != gen {
+	if f.closed || f.frozen || f.gen != gen || f.done != nil {
+		f.mu.Unlock()
 		return // destroyed, or an invocation began meanwhile
 	}
-	// A failed freeze leaves the environment running, as it was: the invocation thaws
-	// nothing and still works. The error is the driver's to log.
-	if err := f.driver.Freeze(context.Background(), f.id); err == nil {
-		f.frozen = true
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	f.cancel, f.done = cancel, done
+	f.mu.Unlock()
+
+	// Not under f.mu: busy cancels it. A failed or cancelled freeze leaves the environment
+	// running, as it was: the invocation thaws nothing and still works.
+	err := f.driver.Freeze(ctx, f.id)
+	cancel()
+	f.mu.Lock()
+	f.frozen = err == nil
+	f.cancel, f.done = nil, nil
+	f.mu.Unlock()
+	close(done)
 }
 
 // busy thaws the environment for an invocation, if it was frozen, and cancels any freeze
@@ -88,6 +103,13 @@ func (f *idleFreezer) busy() error {
 	if f.timer != nil {
 		f.timer.Stop()
 		f.timer = nil
+	}
+	if done := f.done; done != nil {
+		// The driver's Freeze returns at once when cancelled, frozen or not.
+		f.cancel()
+		f.mu.Unlock()
+		<-done
+		f.mu.Lock()
 	}
 	if !f.frozen {
 		return nil
@@ -110,5 +132,8 @@ func (f *idleFreezer) close() {
 	f.closed = true
 	if f.timer != nil {
 		f.timer.Stop()
+	}
+	if f.cancel != nil {
+		f.cancel()
 	}
 }

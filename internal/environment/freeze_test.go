@@ -209,9 +209,14 @@ func TestFrozenEnvironment(t *testing.T) {
 		waitFrozen(t, e)
 	}
 
+	// Destroy returns once the killing is under way; the processes die in the background.
 	e.Destroy()
-	if left := l.ownProcesses(t); len(left) != 0 {
-		t.Errorf("processes %v of the destroyed frozen environment are left", left)
+	deadline := time.Now().Add(10 * time.Second)
+	for left := l.ownProcesses(t); len(left) != 0; left = l.ownProcesses(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the destroyed frozen environment are left 10 s after Destroy", left)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -336,4 +341,61 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// stuckFreezer is a driver whose Freeze never completes by itself, as when a process of the
+// environment is in uninterruptible sleep: it returns only when its context ends.
+type stuckFreezer struct {
+	freezing chan struct{} // receives when a Freeze begins
+	thaws    atomic.Int64
+}
+
+func (s *stuckFreezer) Freeze(ctx context.Context, id string) error {
+	s.freezing <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stuckFreezer) Thaw(ctx context.Context, id string) error {
+	s.thaws.Add(1)
+	return nil
+}
+
+// TestInvokeDuringFreeze checks that an invocation beginning while a freeze is under way
+// cancels it instead of waiting for it to finish (a freeze of an environment that cannot stop
+// takes the driver's whole freeze timeout), and that Destroy does not wait for it either.
+func TestInvokeDuringFreeze(t *testing.T) {
+	drv := &stuckFreezer{freezing: make(chan struct{}, 1)}
+	f := &idleFreezer{driver: drv, id: "stuck"}
+	wait := func(what string, fn func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { fn(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s waited for the freeze under way", what)
+		}
+	}
+
+	f.idle()
+	<-drv.freezing
+	wait("busy", func() {
+		if err := f.busy(); err != nil {
+			t.Errorf("busy = %v", err)
+		}
+	})
+	if f.isFrozen() || drv.thaws.Load() != 0 {
+		t.Errorf("after a cancelled freeze: frozen %v, %d thaws; want not frozen, no thaw", f.frozen, drv.thaws.Load())
+	}
+
+	f.idle()
+	<-drv.freezing
+	wait("close", f.close)
+}
+
+func (f *idleFreezer) isFrozen() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frozen
 }

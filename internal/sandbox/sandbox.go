@@ -53,7 +53,10 @@ type Driver interface {
 }
 
 // Freezer is implemented by drivers that can suspend an idle environment so that it uses no
-// CPU, and resume it.
+// CPU, and resume it. Freeze returns once every process has stopped; if they have not within
+// a time the driver sets (a process in uninterruptible sleep may never stop), or ctx ends
+// first, it leaves the environment running and returns an error. Thaw is on a warm
+// invocation's path and must be quick. Destroy kills a frozen environment like any other.
 type Freezer interface {
 	Freeze(ctx context.Context, id string) error
 	Thaw(ctx context.Context, id string) error

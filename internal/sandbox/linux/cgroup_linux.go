@@ -45,7 +45,11 @@ type cgroup interface {
 	// resetPeak starts peak memory over from the current use, where the kernel allows it
 	// (cgroup v1; v2's memory.peak can only be reset per open file).
 	resetPeak() error
+	// freeze asks the kernel to stop every process, and returns without waiting for them
+	// to stop; frozen reports whether all have. thaw resumes them at once. (See
+	// freezer_linux.go.)
 	freeze() error
+	frozen() (bool, error)
 	thaw() error
 	// unthrottle lifts the CPU quota. A process with SIGKILL pending must run to die, and a
 	// throttled one waits for its next share: a fork bomb's hundreds of processes sharing
@@ -194,7 +198,7 @@ func (p *cgroup1Parent) children() ([]string, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if e.IsDir() && !seen[e.Name()] {
+			if e.IsDir() && !seen[e.Name()] && e.Name() != anchorName {
 				seen[e.Name()] = true
 				names = append(names, e.Name())
 			}
@@ -235,6 +239,7 @@ type cgroup1Group struct {
 	stats   cgroup1.Hierarchy
 	swap    bool
 	usage   counterFiles
+	freezer freezerFiles
 }
 
 func (g *cgroup1Group) rel() string { return g.relPath }
@@ -259,8 +264,6 @@ func (g *cgroup1Group) resetPeak() error {
 	}
 	return nil
 }
-func (g *cgroup1Group) freeze() error { return g.cg.Freeze() }
-func (g *cgroup1Group) thaw() error   { return g.cg.Thaw() }
 
 // dir is the cgroup's directory in the hierarchy of controller name.
 func (g *cgroup1Group) dir(name cgroup1.Name) (string, error) {
@@ -349,6 +352,7 @@ func killFrozen(g cgroup) error {
 }
 func (g *cgroup1Group) delete() error {
 	g.usage.close()
+	g.freezer.close()
 	if g.rmdir() == nil {
 		return nil
 	}
@@ -483,6 +487,7 @@ type cgroup2Group struct {
 	relPath string
 	swap    bool
 	usage   counterFiles
+	freezer freezerFiles
 }
 
 func (g *cgroup2Group) rel() string { return g.relPath }
@@ -498,8 +503,6 @@ func (g *cgroup2Group) updateCPU(quota time.Duration) error {
 }
 
 func (g *cgroup2Group) resetPeak() error { return nil }
-func (g *cgroup2Group) freeze() error    { return g.m.Freeze() }
-func (g *cgroup2Group) thaw() error      { return g.m.Thaw() }
 
 func (g *cgroup2Group) unthrottle() error {
 	err := writeControl(filepath.Join(g.path, "cpu.max"), "max")
@@ -531,6 +534,7 @@ func (g *cgroup2Group) kill() error {
 }
 func (g *cgroup2Group) delete() error {
 	g.usage.close()
+	g.freezer.close()
 	// As on v1: rmdir fails by itself while processes remain; the library walks first.
 	if err := os.Remove(g.path); err == nil || errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -50,7 +50,8 @@ type env struct {
 	// mu serialises the lifecycle calls and guards the fields below.
 	mu        sync.Mutex
 	state     envState
-	frozen    bool
+	frozen    bool   // by Freeze (perhaps still under way)
+	thaws     uint64 // counts thaws, for a Freeze under way to notice one
 	ctl       *control
 	listeners []net.Listener
 	reaping   bool
@@ -198,7 +199,11 @@ func (e *env) killLocked() error {
 	}
 	err := e.cg.unthrottle()
 	e.kill()
-	e.frozen = false
+	// A process frozen by cgroup v1 dies only when thawed. (A thaw after the signal lets no
+	// code of the function run.)
+	if terr := e.thawLocked(); err == nil {
+		err = terr
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -49,6 +50,9 @@ func TestDriver(t *testing.T, d sandbox.Driver) {
 		{"BackgroundProcess", testBackgroundProcess},
 		{"Stop", testStop},
 		{"Freeze", testFreeze},
+		{"FreezeCycles", testFreezeCycles},
+		{"FreezeCanceled", testFreezeCanceled},
+		{"DestroyFrozen", testDestroyFrozen},
 		{"Stats", testStats},
 		{"ExecError", testExecError},
 		{"Lifecycle", testLifecycle},
@@ -803,5 +807,114 @@ func testInterpreters(t *testing.T, d sandbox.Driver) {
 				t.Errorf("%s in an environment: %v, stdout %q, want %q; stderr:\n%s", tc.name, st, stdout, tc.want, stderr)
 			}
 		})
+	}
+}
+
+// echoEnv starts the probe's echo server in an environment and connects to it through the
+// environment's listener; echo sends s and returns the answer, waiting at most wait.
+func echoEnv(t *testing.T, d sandbox.Driver) (spec sandbox.Spec, echo func(s string, wait time.Duration) (string, error)) {
+	l, ok := d.(sandbox.Listener)
+	if !ok {
+		t.Skip("driver has no Listener")
+	}
+	spec, _, _ = ProbeSpec(t, "echo", "127.0.0.1:9001")
+	Create(t, d, spec)
+	ln, err := l.Listen(ctx(t), spec.ID, "127.0.0.1:9001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx(t), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := bufio.NewReader(c)
+	return spec, func(s string, wait time.Duration) (string, error) {
+		c.SetDeadline(time.Now().Add(wait))
+		if s != "" {
+			if _, err := c.Write([]byte(s + "\n")); err != nil {
+				return "", err
+			}
+		}
+		return r.ReadString('\n')
+	}
+}
+
+// testFreezeCycles freezes and thaws an environment again and again, as between
+// invocations: after each thaw it answers at once. Freezing a frozen environment and thawing
+// a running one are no errors.
+func testFreezeCycles(t *testing.T, d sandbox.Driver) {
+	fr, ok := d.(sandbox.Freezer)
+	if !ok {
+		t.Skip("driver has no Freezer")
+	}
+	spec, echo := echoEnv(t, d)
+	for i := range 50 {
+		if err := fr.Freeze(ctx(t), spec.ID); err != nil {
+			t.Fatalf("Freeze #%d = %v", i+1, err)
+		}
+		if i == 0 {
+			if err := fr.Freeze(ctx(t), spec.ID); err != nil {
+				t.Fatalf("Freeze of a frozen environment = %v", err)
+			}
+		}
+		if err := fr.Thaw(ctx(t), spec.ID); err != nil {
+			t.Fatalf("Thaw #%d = %v", i+1, err)
+		}
+		want := fmt.Sprintf("cycle %d\n", i)
+		if got, err := echo(strings.TrimSpace(want), callTimeout); got != want {
+			t.Fatalf("echo after freeze and thaw #%d = %q, %v; want %q", i+1, got, err, want)
+		}
+	}
+	if err := fr.Thaw(ctx(t), spec.ID); err != nil {
+		t.Fatalf("Thaw of a running environment = %v", err)
+	}
+}
+
+// testFreezeCanceled checks that a Freeze whose context has ended fails and leaves the
+// environment running.
+func testFreezeCanceled(t *testing.T, d sandbox.Driver) {
+	fr, ok := d.(sandbox.Freezer)
+	if !ok {
+		t.Skip("driver has no Freezer")
+	}
+	spec, echo := echoEnv(t, d)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := fr.Freeze(canceled, spec.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Freeze with a canceled context = %v, want %v", err, context.Canceled)
+	}
+	if got, err := echo("still running", callTimeout); got != "still running\n" {
+		t.Fatalf("echo after a canceled Freeze = %q, %v", got, err)
+	}
+}
+
+// testDestroyFrozen checks that Destroy kills a frozen environment: its program's end of the
+// connection closes, and its ID is free again.
+func testDestroyFrozen(t *testing.T, d sandbox.Driver) {
+	fr, ok := d.(sandbox.Freezer)
+	if !ok {
+		t.Skip("driver has no Freezer")
+	}
+	spec, echo := echoEnv(t, d)
+	if err := fr.Freeze(ctx(t), spec.ID); err != nil {
+		t.Fatalf("Freeze = %v", err)
+	}
+	if err := d.Destroy(ctx(t), spec.ID); err != nil {
+		t.Fatalf("Destroy of a frozen environment = %v", err)
+	}
+	if got, err := echo("", callTimeout); !errors.Is(err, io.EOF) {
+		t.Errorf("connection to a destroyed frozen environment read %q, %v; want EOF", got, err)
+	}
+	if err := fr.Thaw(ctx(t), spec.ID); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Thaw after Destroy = %v, want %v", err, sandbox.ErrNotFound)
+	}
+	again, _, _ := ProbeSpec(t, "hello")
+	again.ID = spec.ID
+	if st := RunToExit(t, d, again); st.Code != 0 {
+		t.Errorf("environment reusing the ID of a destroyed frozen one: %v", st)
 	}
 }
