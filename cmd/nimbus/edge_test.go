@@ -121,12 +121,17 @@ func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
 			}
 		})
 	}
-	// A body larger than the operation takes is refused before it is read, too.
+	// A body far larger than the operation takes is refused before it is read, too.
 	c := rawConn(t, s)
-	writeHead(t, c, signedRequest(t, s, "POST", "/2015-03-31/functions/f/invocations", make([]byte, 7<<20)))
+	req := signedRequest(t, s, "POST", "/2015-03-31/functions/f/invocations", nil)
+	req.ContentLength = 100 << 20
+	writeHead(t, c, req)
 	br := bufio.NewReader(c)
 	if resp := readResponse(t, c, br); resp.StatusCode != 413 || resp.Header.Get("X-Amzn-ErrorType") != "RequestEntityTooLargeException" {
-		t.Fatalf("signed 7 MB Invoke = %d %s, want 413 RequestEntityTooLargeException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+		t.Fatalf("signed 100 MB Invoke = %d %s, want 413 RequestEntityTooLargeException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+	if !closedByServer(c, br) {
+		t.Fatal("the server kept the connection of a 100 MB Invoke open")
 	}
 }
 

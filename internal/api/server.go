@@ -203,7 +203,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, limit int64, h ha
 		pending = p
 	}
 	if r.ContentLength > limit {
-		w.Header().Set("Connection", "close")
+		// A client still sending its body when the connection closes sees a broken pipe, not
+		// the 413 (the SDKs retry, then fail without Lambda's error). So the body of a caller
+		// whose headers passed is read and thrown away first, which costs no memory, up to a
+		// bound; beyond it the answer comes at once and the connection is closed.
+		if r.ContentLength <= limit+maxDiscard {
+			io.Copy(io.Discard, r.Body)
+		} else {
+			w.Header().Set("Connection", "close")
+		}
 		return lambda.RequestTooLarge(limit, operationName(r))
 	}
 	body, sum, release, err := s.readBody(w, r, limit)
@@ -218,6 +226,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, limit int64, h ha
 	}
 	return h(w, r, body)
 }
+
+// maxDiscard is how much more than an operation takes the server reads of an authenticated
+// caller's oversized body, to answer it with RequestEntityTooLargeException.
+const maxDiscard = 16 << 20
 
 // readBody reads at most limit bytes of r's body, hashing it as it arrives, once the bytes it
 // announces (limit when it does not say) fit in the server's budget; release gives them back.
