@@ -67,10 +67,10 @@ type Invoker struct {
 	unreserved int
 	// pools by function version and configuration: a changed function gets fresh environments.
 	pools map[string]*pool
-	// current is, per function whose configuration changed while this node ran, the pool key
-	// its $LATEST environments must have; "" when it was deleted. Environments of any other
-	// key are destroyed instead of kept idle.
-	current  map[string]string
+	// current is, per function whose record changed while this node ran, the pool keys its
+	// environments may have ($LATEST's and each published version's); empty when it was
+	// deleted. Environments of any other key are destroyed instead of kept idle.
+	current  map[string]map[string]bool
 	usedMB   int // memory of all live environments, launching ones included
 	liveEnvs int
 	closed   bool
@@ -97,7 +97,7 @@ func New(cfg Config) *Invoker {
 	iv := &Invoker{
 		launcher: cfg.Launcher, budgetMB: cfg.MemoryBudgetMB, maxEnvs: cfg.MaxEnvironments,
 		keepWarm: cfg.KeepWarm, reserved: cfg.Reserved, now: cfg.Now, log: cfg.Logger, pools: map[string]*pool{},
-		current: map[string]string{}, running: map[string]int{},
+		current: map[string]map[string]bool{}, running: map[string]int{},
 	}
 	iv.torn = sync.NewCond(&iv.mu)
 	if iv.budgetMB == 0 {
@@ -165,15 +165,13 @@ func (iv *Invoker) neverFits(memoryMB int) error {
 		memoryMB, iv.budgetMB)
 }
 
-// poolKey identifies environments that may serve an invocation: same function, same version
-// (only $LATEST until versions land), same configuration. LastModified changes with every code
-// or configuration update.
-func poolKey(inv *lambda.Invocation) string {
-	return latestPrefix(inv.Function.Name) + strconv.FormatInt(inv.Function.LastModified.UnixNano(), 10)
+// poolKey identifies environments that may serve an invocation: same function, same version,
+// same configuration. LastModified changes with every code or configuration update of
+// $LATEST; a published version never changes. An environment of version 1 therefore never
+// serves version 2 or $LATEST.
+func poolKey(fn *lambda.Function) string {
+	return fn.Name + "/" + fn.VersionName() + "/" + strconv.FormatInt(fn.LastModified.UnixNano(), 10)
 }
-
-// latestPrefix starts the pool keys of a function's $LATEST (only $LATEST exists for now).
-func latestPrefix(name string) string { return name + "/" + lambda.VersionLatest + "/" }
 
 // Invoke runs inv in a warm environment if one is idle, or in a new one.
 func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.InvokeResult, error) {
@@ -182,7 +180,7 @@ func (iv *Invoker) Invoke(ctx context.Context, inv *lambda.Invocation) (*lambda.
 		return nil, err
 	}
 	defer iv.leave(inv.Function.Name, shared)
-	key := poolKey(inv)
+	key := poolKey(inv.Function)
 	s, err := iv.take(key, inv.Function.MemorySize)
 	if err != nil {
 		return nil, err
@@ -284,7 +282,7 @@ func (iv *Invoker) putIdle(key string, s *slot) {
 	s.lastUsed = iv.now()
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
-	if want, changed := iv.current[keyName(key)]; iv.closed || changed && want != key {
+	if keep, changed := iv.current[keyName(key)]; iv.closed || changed && !keep[key] {
 		// The invoker closed, or the function changed or went away while this environment
 		// was busy.
 		iv.forgetLocked([]*slot{s})
@@ -306,20 +304,24 @@ func keyName(key string) string {
 }
 
 // Retire tells the invoker that a function changed (fn is its new record) or was deleted
-// (fn is nil): environments running its old code or configuration are destroyed, the idle
-// ones now and the busy ones when their invocation ends, rather than lingering until reaped.
-// It does no I/O and returns at once, so a catalog watcher can call it in order.
+// (fn is nil): environments running its old code or configuration, or a version that was
+// deleted, are destroyed, the idle ones now and the busy ones when their invocation ends,
+// rather than lingering until reaped. It does no I/O and returns at once, so a catalog
+// watcher can call it in order.
 func (iv *Invoker) Retire(name string, fn *lambda.Function) {
-	keep := ""
+	keep := map[string]bool{}
 	if fn != nil {
-		keep = poolKey(&lambda.Invocation{Function: fn, Version: lambda.VersionLatest})
+		keep[poolKey(fn)] = true
+		for _, v := range fn.Versions {
+			keep[poolKey(&v.Function)] = true
+		}
 	}
-	prefix := latestPrefix(name)
+	prefix := name + "/"
 	var doomed []*slot
 	iv.mu.Lock()
 	iv.current[name] = keep
 	for key, p := range iv.pools {
-		if strings.HasPrefix(key, prefix) && key != keep {
+		if strings.HasPrefix(key, prefix) && !keep[key] {
 			doomed = append(doomed, p.idle...)
 			delete(iv.pools, key)
 		}

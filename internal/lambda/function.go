@@ -3,7 +3,7 @@ package lambda
 import "time"
 
 // Function is the stored state of one function's $LATEST: its configuration and the identity of
-// its code. The API shapes it into Lambda's FunctionConfiguration; the invoker runs it.
+// its code, with its published versions and aliases. The API shapes it into Lambda's FunctionConfiguration; the invoker runs it.
 type Function struct {
 	Name         string            `json:"name"`
 	Runtime      string            `json:"runtime"`
@@ -32,6 +32,16 @@ type Function struct {
 	// Code is identified by the SHA-256 of the uploaded zip.
 	CodeSHA256 string `json:"codeSha256"` // hex; the Object Store key
 	CodeSize   int64  `json:"codeSize"`
+
+	// Version is "" in a function's own record ($LATEST) and the version's number in a
+	// published version's copy.
+	Version string `json:"version,omitempty"`
+	// Versions are the published versions, sorted by number; LastVersion is the highest
+	// number ever given, so numbers are never reused after a version is deleted. Aliases
+	// point at versions. All three are empty in a published version's copy.
+	Versions    []*PublishedVersion `json:"versions,omitempty"`
+	LastVersion int                 `json:"lastVersion,omitempty"`
+	Aliases     []*Alias            `json:"aliases,omitempty"`
 
 	LastModified time.Time `json:"lastModified"`
 	RevisionID   string    `json:"revisionId"`

@@ -32,11 +32,12 @@ type Catalog struct {
 
 	mu       sync.Mutex
 	fns      map[string]*lambda.Function
-	revs     map[string]uint64  // per key, the revision applied last (deletes included)
-	sorted   []*lambda.Function // List's answer, rebuilt after a change
-	rev      uint64             // highest revision the watcher has delivered
-	reserved int                // the sum of every function's ReservedConcurrency
-	changed  chan struct{}      // closed and replaced after every applied revision
+	quals    map[string]*qualifiers // per function with versions or aliases
+	revs     map[string]uint64      // per key, the revision applied last (deletes included)
+	sorted   []*lambda.Function     // List's answer, rebuilt after a change
+	rev      uint64                 // highest revision the watcher has delivered
+	reserved int                    // the sum of every function's ReservedConcurrency
+	changed  chan struct{}          // closed and replaced after every applied revision
 	subs     map[int]func(Event)
 	nextSub  int
 }
@@ -59,6 +60,7 @@ func startCatalog(ctx context.Context, kv jetstream.KeyValue, stream jetstream.S
 		watcher: w,
 		done:    make(chan struct{}),
 		fns:     map[string]*lambda.Function{},
+		quals:   map[string]*qualifiers{},
 		revs:    map[string]uint64{},
 		changed: make(chan struct{}),
 		subs:    map[int]func(Event){},
@@ -121,10 +123,13 @@ func (c *Catalog) stop() error {
 // write returns (it waits for its revision), everything subscribed has already reacted.
 func (c *Catalog) apply(e jetstream.KeyValueEntry, watched bool) {
 	var f *lambda.Function
+	var q *qualifiers
 	if e.Operation() == jetstream.KeyValuePut {
 		var err error
 		if f, err = decode(e.Key(), e.Value()); err != nil {
 			c.log.Error("skipping undecodable function record", "name", e.Key(), "revision", e.Revision(), "err", err)
+		} else {
+			q = indexQualifiers(f)
 		}
 	}
 	c.mu.Lock()
@@ -137,6 +142,11 @@ func (c *Catalog) apply(e jetstream.KeyValueEntry, watched bool) {
 			c.fns[e.Key()] = f
 		} else {
 			delete(c.fns, e.Key())
+		}
+		if q != nil {
+			c.quals[e.Key()] = q
+		} else {
+			delete(c.quals, e.Key())
 		}
 		c.sorted = nil
 	}
@@ -243,14 +253,16 @@ func (c *Catalog) Subscribe(fn func(Event)) (unsubscribe func()) {
 }
 
 // CodeRefs is the set of code objects (hex SHA-256s) the records reference: code that must be
-// kept, in the store and in every node's code cache. When versions exist, their code is
-// referenced here too.
+// kept, in the store and in every node's code cache: $LATEST's and every published version's.
 func (c *Catalog) CodeRefs() map[string]bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	refs := make(map[string]bool, len(c.fns))
 	for _, f := range c.fns {
 		refs[f.CodeSHA256] = true
+		for _, v := range f.Versions {
+			refs[v.CodeSHA256] = true
+		}
 	}
 	return refs
 }

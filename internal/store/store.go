@@ -189,5 +189,22 @@ func clone(f *lambda.Function) *lambda.Function {
 		c.ReservedConcurrency = &n
 	}
 	c.EventInvoke = f.EventInvoke.Clone()
+	if f.Versions != nil {
+		c.Versions = make([]*lambda.PublishedVersion, len(f.Versions))
+		for i, v := range f.Versions {
+			if v != nil {
+				c.Versions[i] = &lambda.PublishedVersion{Function: *clone(&v.Function), SourceModified: v.SourceModified}
+			}
+		}
+	}
+	if f.Aliases != nil {
+		c.Aliases = make([]*lambda.Alias, len(f.Aliases))
+		for i, a := range f.Aliases {
+			if a != nil {
+				ca := *a
+				c.Aliases[i] = &ca
+			}
+		}
+	}
 	return &c
 }

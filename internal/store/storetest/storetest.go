@@ -45,6 +45,7 @@ func Run(t *testing.T, newJetStream func(t *testing.T) jetstream.JetStream) {
 		{"Code", testCode},
 		{"SweepCode", testSweepCode},
 		{"SweepRacesCreate", testSweepRacesCreate},
+		{"Versions", testVersions},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
@@ -749,5 +750,81 @@ func testClose(t *testing.T, js jetstream.JetStream) {
 	err = s.Catalog().WaitRevision(ctx, s.Catalog().Revision()+1)
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("WaitRevision after Close = %v, want a prompt 'stopped' error", err)
+	}
+}
+
+// testVersions: published versions and aliases live in the function's record; the Catalog
+// resolves every qualifier from memory (after a reopen too), a weighted alias routes by its
+// weight, and code that only a version references is kept by SweepCode.
+func testVersions(t *testing.T, js jetstream.JetStream) {
+	s := Open(t, js)
+	f := NewFunction(t, s, "versioned")
+	mustCreate(t, s, f)
+	v1Code := f.CodeSHA256
+	newCode, err := s.PutCode(ctxT(t), Zip(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UpdateFunction(ctxT(t), "versioned", func(f *lambda.Function) error {
+		v := lambda.PublishedVersion{Function: *f, SourceModified: f.LastModified}
+		v.Version, v.Tags, v.ReservedConcurrency = "1", nil, nil
+		f.Versions = append(f.Versions, &v)
+		f.LastVersion = 1
+		f.CodeSHA256 = newCode
+		f.Aliases = []*lambda.Alias{
+			{Name: "live", Version: "1", AdditionalVersion: lambda.VersionLatest, AdditionalWeight: 0.25, RevisionID: "r"},
+			{Name: "edge", Version: lambda.VersionLatest, RevisionID: "r"},
+		}
+		n := 7
+		f.ReservedConcurrency = &n
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateFunction(add version) = %v", err)
+	}
+	check := func(s *store.Store) {
+		t.Helper()
+		for q, want := range map[string]string{"": newCode, "$LATEST": newCode, "1": v1Code, "edge": newCode} {
+			got, ok := s.Catalog().Resolve("versioned", q)
+			if !ok || got.CodeSHA256 != want {
+				t.Errorf("Resolve(versioned, %q) = %v, %v; want code %s", q, got, ok, want)
+			}
+		}
+		if v, _ := s.Catalog().Resolve("versioned", "1"); v.VersionName() != "1" || v.ReservedConcurrency == nil || *v.ReservedConcurrency != 7 {
+			t.Errorf("Resolve(versioned, 1): version %q, reserved %v; want 1 and the function's 7", v.VersionName(), v.ReservedConcurrency)
+		}
+		for _, q := range []string{"2", "prod", "0"} {
+			if got, ok := s.Catalog().Resolve("versioned", q); ok {
+				t.Errorf("Resolve(versioned, %q) = %v, want not found", q, got.VersionName())
+			}
+		}
+		latest := 0
+		for range 4000 {
+			v, _ := s.Catalog().Resolve("versioned", "live")
+			if v.VersionName() == lambda.VersionLatest {
+				latest++
+			}
+		}
+		if latest < 800 || latest > 1200 { // 1000 expected; 6 standard deviations is 164
+			t.Errorf("alias live at 25%% to $LATEST sent %d of 4000 there", latest)
+		}
+	}
+	check(s)
+	check(Open(t, js)) // another node, or this one restarted
+
+	if removed, err := s.SweepCode(ctxT(t), 0); err != nil || len(removed) != 0 {
+		t.Errorf("SweepCode with a version holding the old code removed %v, %v; want nothing", removed, err)
+	}
+	if _, err := s.UpdateFunction(ctxT(t), "versioned", func(f *lambda.Function) error {
+		f.Versions, f.Aliases = nil, nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Catalog().Resolve("versioned", "1"); ok {
+		t.Errorf("Resolve(versioned, 1) after deleting the version = found")
+	}
+	if removed, err := s.SweepCode(ctxT(t), 0); err != nil || len(removed) != 1 || removed[0] != v1Code {
+		t.Errorf("SweepCode after deleting the version = %v, %v; want [%s]", removed, err, v1Code)
 	}
 }
