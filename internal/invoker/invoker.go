@@ -313,7 +313,7 @@ func (iv *Invoker) Retire(name string, fn *lambda.Function) {
 	if fn != nil {
 		keep[poolKey(fn)] = true
 		for _, v := range fn.Versions {
-			keep[poolKey(&v.Function)] = true
+			keep[poolKey(v)] = true
 		}
 	}
 	prefix := name + "/"

@@ -535,11 +535,9 @@ func TestEnvironmentsPerVersion(t *testing.T) {
 	iv := New(Config{Launcher: l})
 	modified := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	latest := &lambda.Function{Name: "f", MemorySize: 128, LastModified: modified}
-	v1 := &lambda.PublishedVersion{Function: *latest}
-	v1.Version = "1"
-	v2 := &lambda.PublishedVersion{Function: *latest}
-	v2.Version = "2"
-	latest.Versions = []*lambda.PublishedVersion{v1, v2}
+	v1, v2 := *latest, *latest
+	v1.Version, v2.Version = "1", "2"
+	latest.Versions = []*lambda.Function{&v1, &v2}
 	run := func(fn *lambda.Function) string {
 		t.Helper()
 		res, err := iv.Invoke(context.Background(), &lambda.Invocation{Function: fn, Version: fn.VersionName()})
@@ -549,17 +547,17 @@ func TestEnvironmentsPerVersion(t *testing.T) {
 		return string(res.Payload)
 	}
 	// Same configuration and LastModified, three versions: three environments.
-	got := []string{run(&v1.Function), run(&v2.Function), run(latest), run(&v1.Function), run(&v2.Function), run(latest)}
+	got := []string{run(&v1), run(&v2), run(latest), run(&v1), run(&v2), run(latest)}
 	if want := []string{"1", "2", "3", "1", "2", "3"}; strings.Join(got, "") != strings.Join(want, "") {
 		t.Fatalf("environments serving v1, v2, $LATEST twice = %v, want %v", got, want)
 	}
 	// $LATEST changes and version 2 is deleted.
 	changed := *latest
 	changed.LastModified = modified.Add(time.Second)
-	changed.Versions = []*lambda.PublishedVersion{v1}
+	changed.Versions = []*lambda.Function{&v1}
 	iv.Retire("f", &changed)
 	waitFor(t, "two environments destroyed", func() bool { return l.destroyed.Load() == 2 })
-	if got := run(&v1.Function); got != "1" {
+	if got := run(&v1); got != "1" {
 		t.Errorf("version 1 after $LATEST changed ran in environment %s, want its warm 1", got)
 	}
 	if got := run(&changed); got != "4" {

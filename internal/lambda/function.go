@@ -36,12 +36,14 @@ type Function struct {
 	// Version is "" in a function's own record ($LATEST) and the version's number in a
 	// published version's copy.
 	Version string `json:"version,omitempty"`
-	// Versions are the published versions, sorted by number; LastVersion is the highest
-	// number ever given, so numbers are never reused after a version is deleted. Aliases
-	// point at versions. All three are empty in a published version's copy.
-	Versions    []*PublishedVersion `json:"versions,omitempty"`
-	LastVersion int                 `json:"lastVersion,omitempty"`
-	Aliases     []*Alias            `json:"aliases,omitempty"`
+	// Versions are the published versions, sorted by number: frozen copies of $LATEST's
+	// configuration and code (with the LastModified $LATEST had), kept inside the function's
+	// record so that a function and all its versions change and disappear together.
+	// LastVersion is the highest number ever given, so numbers are never reused after a
+	// version is deleted. Aliases point at versions. All three are empty in a version's copy.
+	Versions    []*Function `json:"versions,omitempty"`
+	LastVersion int         `json:"lastVersion,omitempty"`
+	Aliases     []*Alias    `json:"aliases,omitempty"`
 
 	LastModified time.Time `json:"lastModified"`
 	RevisionID   string    `json:"revisionId"`

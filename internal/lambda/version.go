@@ -1,9 +1,6 @@
 package lambda
 
-import (
-	"strconv"
-	"time"
-)
+import "strconv"
 
 // Alias names one published version of a function ($LATEST too) and, optionally, a second
 // version that receives a share of its invocations (RoutingConfig.AdditionalVersionWeights).
@@ -18,16 +15,6 @@ type Alias struct {
 	RevisionID        string  `json:"revisionId"`
 }
 
-// PublishedVersion is a frozen copy of $LATEST's configuration and code, kept inside the
-// function's record (Function.Versions) so that a function and all its versions change
-// and disappear together.
-type PublishedVersion struct {
-	Function
-	// SourceModified is $LATEST's LastModified when this version was published: publishing
-	// again while $LATEST still has it returns this version instead of a new one.
-	SourceModified time.Time `json:"sourceModified"`
-}
-
 // VersionName is the version a record runs: the number of a published version, or $LATEST.
 func (f *Function) VersionName() string {
 	if f.Version == "" {
@@ -37,7 +24,7 @@ func (f *Function) VersionName() string {
 }
 
 // FindVersion returns the published version called v, or nil. Versions are sorted by number.
-func (f *Function) FindVersion(v string) *PublishedVersion {
+func (f *Function) FindVersion(v string) *Function {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return nil

@@ -33,7 +33,7 @@ func indexQualifiers(f *lambda.Function) *qualifiers {
 	for _, v := range f.Versions {
 		v.ReservedConcurrency = f.ReservedConcurrency
 		v.EventInvoke = f.EventInvoke
-		q.versions[v.Version] = &v.Function
+		q.versions[v.Version] = v
 	}
 	target := func(version string) *lambda.Function {
 		if version == lambda.VersionLatest {

@@ -190,10 +190,10 @@ func clone(f *lambda.Function) *lambda.Function {
 	}
 	c.EventInvoke = f.EventInvoke.Clone()
 	if f.Versions != nil {
-		c.Versions = make([]*lambda.PublishedVersion, len(f.Versions))
+		c.Versions = make([]*lambda.Function, len(f.Versions))
 		for i, v := range f.Versions {
 			if v != nil {
-				c.Versions[i] = &lambda.PublishedVersion{Function: *clone(&v.Function), SourceModified: v.SourceModified}
+				c.Versions[i] = clone(v)
 			}
 		}
 	}

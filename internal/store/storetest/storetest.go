@@ -766,7 +766,7 @@ func testVersions(t *testing.T, js jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	_, err = s.UpdateFunction(ctxT(t), "versioned", func(f *lambda.Function) error {
-		v := lambda.PublishedVersion{Function: *f, SourceModified: f.LastModified}
+		v := *f
 		v.Version, v.Tags, v.ReservedConcurrency = "1", nil, nil
 		f.Versions = append(f.Versions, &v)
 		f.LastVersion = 1
