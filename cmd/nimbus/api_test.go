@@ -266,7 +266,6 @@ func TestInvalidInputGetsLambdaErrors(t *testing.T) {
 		{"bad role", func(in *lambdasdk.CreateFunctionInput) { in.Role = aws.String("admin") }, "ValidationException", "role"},
 		{"not a zip", func(in *lambdasdk.CreateFunctionInput) { in.Code = codeOf([]byte("hello")) }, "InvalidParameterValueException", "Could not unzip uploaded file. Please check your file, then try to upload again."},
 		// What Nimbus does not do is refused, not accepted and ignored.
-		{"publish", func(in *lambdasdk.CreateFunctionInput) { in.Publish = true }, "InvalidParameterValueException", "Publishing a version is not available"},
 		{"JSON logs", func(in *lambdasdk.CreateFunctionInput) {
 			in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatJson}
 		}, "InvalidParameterValueException", "LogFormat JSON is not available"},

@@ -36,6 +36,7 @@ func requireRoot(t *testing.T) {
 var (
 	goFuncOnce sync.Once
 	goFuncZip  []byte
+	goFuncBin  []byte // the bootstrap alone, for zips with more in them
 	goFuncErr  error
 )
 
@@ -62,6 +63,7 @@ func goFunction(t *testing.T) []byte {
 			goFuncErr = err
 			return
 		}
+		goFuncBin = b
 		goFuncZip = zipOf(t, map[string]string{"bootstrap*": string(b)})
 	})
 	if goFuncErr != nil {

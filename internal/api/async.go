@@ -45,6 +45,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, fn *lambda.Func
 	return s.async.Enqueue(r.Context(), &async.Event{
 		RequestID:     w.Header().Get("x-amzn-RequestId"),
 		Function:      fn.Name,
+		Qualifier:     ref.Qualifier,
 		InvokedARN:    invokedARN,
 		Payload:       payload,
 		ClientContext: clientContext,

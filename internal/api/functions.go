@@ -75,9 +75,6 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	if ref.Qualifier != "" {
 		return lambda.InvalidParameter("Unsupported function name format: %s. The function name must not contain a qualifier.", in.FunctionName)
 	}
-	if in.Publish {
-		return publishUnavailable()
-	}
 	if err := in.unsupportedSettings.check(ref.Name); err != nil {
 		return err
 	}
@@ -141,6 +138,10 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	fn.StateReason = "The function is being created."
 	fn.StateCode = "Creating"
 	fn.UpdateStatus = ""
+	if in.Publish {
+		// Version 1 is written with the function, in the same record.
+		newVersion(fn, nil)
+	}
 	if err := s.catalog.CreateFunction(r.Context(), fn); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return lambda.Conflict("Function already exist: %s", fn.Name)
@@ -148,7 +149,13 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 		return err
 	}
 	s.activate(fn.Name)
-	return writeJSON(w, http.StatusCreated, s.configurationOf(fn, false))
+	if in.Publish {
+		// Lambda answers with $LATEST's configuration and the published version's number.
+		out := s.configurationOf(fn, "")
+		out.Version = fn.Versions[0].Version
+		return writeJSON(w, http.StatusCreated, out)
+	}
+	return writeJSON(w, http.StatusCreated, s.configurationOf(fn, ""))
 }
 
 // storeCode validates the uploaded zip, readies it on this node and stores it, recording its
@@ -218,28 +225,33 @@ func (s *Server) ActivatePending() {
 
 var errNoChange = errors.New("no change")
 
-// resolve parses the {name} path value and ?Qualifier= and finds the function in memory. Only
-// $LATEST exists until versions land, so any other qualifier is a function that cannot be
-// found. The record is shared: handlers must not change it.
+// resolve parses the {name} path value and ?Qualifier= and finds, in memory, the version
+// they name (an alias's primary version). The record is shared: handlers must not change it.
 func (s *Server) resolve(r *http.Request, needLatest bool) (*lambda.Function, lambda.FunctionRef, error) {
-	ref, err := lambda.ParseFunctionRef(r.PathValue("name"), s.loc)
+	ref, err := s.functionRef(r)
 	if err != nil {
 		return nil, ref, err
 	}
-	if ref, err = ref.WithQualifier(r.URL.Query().Get("Qualifier")); err != nil {
-		return nil, ref, err
-	}
 	fn, found := s.fns.Lookup(ref.Name)
-	if !found || (ref.Qualifier != "" && ref.Qualifier != lambda.VersionLatest) {
-		arn := s.loc.FunctionARN(ref.Name)
-		if ref.Qualifier != "" {
-			arn = s.loc.QualifiedARN(ref.Name, ref.Qualifier)
-		} else if needLatest {
-			arn = s.loc.QualifiedARN(ref.Name, lambda.VersionLatest)
-		}
-		return nil, ref, lambda.NotFound("Function not found: %s", arn)
+	if found {
+		fn, found = versionOf(fn, ref.Qualifier)
+	}
+	if !found {
+		return nil, ref, s.notFound(ref, needLatest)
 	}
 	return fn, ref, nil
+}
+
+// notFound is Lambda's answer to a function, version or alias that does not exist: it names
+// the ARN as asked for (with $LATEST when the operation runs a version).
+func (s *Server) notFound(ref lambda.FunctionRef, needLatest bool) error {
+	arn := s.loc.FunctionARN(ref.Name)
+	if ref.Qualifier != "" {
+		arn = s.loc.QualifiedARN(ref.Name, ref.Qualifier)
+	} else if needLatest {
+		arn = s.loc.QualifiedARN(ref.Name, lambda.VersionLatest)
+	}
+	return lambda.NotFound("Function not found: %s", arn)
 }
 
 type getFunctionOutput struct {
@@ -260,7 +272,7 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 		return err
 	}
 	out := getFunctionOutput{
-		Configuration: s.configurationOf(fn, ref.Qualifier != ""),
+		Configuration: s.configurationOf(fn, ref.Qualifier),
 		Code:          codeLocation{RepositoryType: "S3", Location: s.codeLocation(r, fn.CodeSHA256)},
 		Tags:          fn.Tags,
 	}
@@ -275,7 +287,7 @@ func (s *Server) getFunctionConfiguration(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.configurationOf(fn, ref.Qualifier != ""))
+	return writeJSON(w, http.StatusOK, s.configurationOf(fn, ref.Qualifier))
 }
 
 type listFunctionsOutput struct {
@@ -306,7 +318,7 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte)
 	out := listFunctionsOutput{Functions: []functionConfiguration{}}
 	end := min(start+max, len(fns))
 	for _, fn := range fns[start:end] {
-		out.Functions = append(out.Functions, s.configurationOf(fn, false))
+		out.Functions = append(out.Functions, s.configurationOf(fn, ""))
 	}
 	if end < len(fns) {
 		out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(fns[end-1].Name))
@@ -337,9 +349,6 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request, body
 	if len(in.Architectures) > 0 && (len(in.Architectures) > 1 || in.Architectures[0] != lambda.DefaultArchitecture) {
 		return lambda.InvalidParameter("Architecture %v is not supported on this node; supported: [%s]", in.Architectures, lambda.DefaultArchitecture)
 	}
-	if in.Publish {
-		return publishUnavailable()
-	}
 	var staged lambda.Function
 	if err := s.storeCode(r.Context(), &in.functionCode, &staged); err != nil {
 		return err
@@ -347,16 +356,26 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request, body
 	if in.DryRun {
 		out := *current
 		out.CodeSHA256, out.CodeSize = staged.CodeSHA256, staged.CodeSize
-		return writeJSON(w, http.StatusOK, s.configurationOf(&out, false))
+		return writeJSON(w, http.StatusOK, s.configurationOf(&out, ""))
 	}
+	var published *lambda.Function
 	fn, err := s.update(r.Context(), ref.Name, in.RevisionId, func(fn *lambda.Function) error {
 		fn.CodeSHA256, fn.CodeSize = staged.CodeSHA256, staged.CodeSize
+		if in.Publish {
+			// The version is published from the updated $LATEST in the same write; the
+			// code is ready, so it is Active at once.
+			published = newVersion(fn, nil)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.configurationOf(fn, false))
+	out := s.configurationOf(fn, "")
+	if published != nil {
+		out.Version = published.Version
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // update applies change to $LATEST, checking the RevisionId if one was given, and starts a
@@ -369,13 +388,11 @@ func (s *Server) update(ctx context.Context, name, revision string, change func(
 		if fn.UpdateStatus == lambda.UpdateRunning {
 			return lambda.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", s.loc.FunctionARN(name))
 		}
-		if err := change(fn); err != nil {
-			return err
-		}
+		// Set before change, so that a version published by it carries this LastModified.
 		fn.LastModified = s.now()
 		fn.RevisionID = uuid.NewString()
 		fn.UpdateStatus = lambda.UpdateRunning
-		return nil
+		return change(fn)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, lambda.NotFound("Function not found: %s", s.loc.FunctionARN(name))
@@ -441,7 +458,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.configurationOf(fn, false))
+	return writeJSON(w, http.StatusOK, s.configurationOf(fn, ""))
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -450,13 +467,18 @@ func setIf[T any](dst *T, v *T) {
 	}
 }
 
+// deleteFunction deletes the function with every version and alias, or with a qualifier one
+// published version.
 func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	_, ref, err := s.resolve(r, false)
+	ref, err := s.functionRef(r)
 	if err != nil {
 		return err
 	}
-	if ref.Qualifier == lambda.VersionLatest {
-		return lambda.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	if _, ok := s.fns.Lookup(ref.Name); !ok {
+		return lambda.NotFound("Function not found: %s", s.loc.FunctionARN(ref.Name))
+	}
+	if ref.Qualifier != "" {
+		return s.deleteVersion(w, r, ref)
 	}
 	if err := s.catalog.DeleteFunction(r.Context(), ref.Name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

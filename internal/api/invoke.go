@@ -23,9 +23,14 @@ type Invoker interface {
 const maxClientContext = 3583
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) error {
-	fn, ref, err := s.resolve(r, true)
+	ref, err := s.functionRef(r)
 	if err != nil {
 		return err
+	}
+	// The version that runs: a weighted alias picks one per invocation, from memory.
+	fn, ok := s.fns.Resolve(ref.Name, ref.Qualifier)
+	if !ok {
+		return s.notFound(ref, true)
 	}
 	invType := r.Header.Get("X-Amz-Invocation-Type")
 	switch invType {
@@ -66,7 +71,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
-	w.Header().Set("X-Amz-Executed-Version", lambda.VersionLatest)
+	w.Header().Set("X-Amz-Executed-Version", fn.VersionName())
 	if invType == lambda.InvocationDryRun {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -81,7 +86,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 	}
 	res, err := s.invoker.Invoke(r.Context(), &lambda.Invocation{
 		Function:      fn,
-		Version:       lambda.VersionLatest,
+		Version:       fn.VersionName(),
 		InvokedARN:    invokedARN,
 		RequestID:     w.Header().Get("x-amzn-RequestId"),
 		Payload:       payload,

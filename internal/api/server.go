@@ -34,6 +34,9 @@ type Catalog interface {
 // shared: handlers must not change them.
 type Functions interface {
 	Lookup(name string) (*lambda.Function, bool)
+	// Resolve returns the version an invocation with this qualifier runs, picking a weighted
+	// alias's version at random by its weights.
+	Resolve(name, qualifier string) (*lambda.Function, bool)
 	// List returns every function sorted by name.
 	List() []*lambda.Function
 	// ReservedConcurrency is the concurrency reserved by all functions together.
@@ -148,6 +151,13 @@ func (s *Server) routes() {
 	s.handle("PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", smallBody, s.updateFunctionConfiguration)
 	s.handle("DELETE /2015-03-31/functions/{name}", "DeleteFunction", 0, s.deleteFunction)
 	s.handle("POST /2015-03-31/functions/{name}/invocations", "InvokeFunction", invokeBody, s.invoke)
+	s.handle("POST /2015-03-31/functions/{name}/versions", "PublishVersion", smallBody, s.publishVersion)
+	s.handle("GET /2015-03-31/functions/{name}/versions", "ListVersionsByFunction", 0, s.listVersionsByFunction)
+	s.handle("POST /2015-03-31/functions/{name}/aliases", "CreateAlias", smallBody, s.createAlias)
+	s.handle("GET /2015-03-31/functions/{name}/aliases", "ListAliases", 0, s.listAliases)
+	s.handle("GET /2015-03-31/functions/{name}/aliases/{alias}", "GetAlias", 0, s.getAlias)
+	s.handle("PUT /2015-03-31/functions/{name}/aliases/{alias}", "UpdateAlias", smallBody, s.updateAlias)
+	s.handle("DELETE /2015-03-31/functions/{name}/aliases/{alias}", "DeleteAlias", 0, s.deleteAlias)
 	s.handle("GET "+codePath+"{sha256}", "GetFunctionCode", 0, s.getCode)
 	s.handle("PUT /2017-10-31/functions/{name}/concurrency", "PutFunctionConcurrency", smallBody, s.putFunctionConcurrency)
 	s.handle("GET /2019-09-30/functions/{name}/concurrency", "GetFunctionConcurrency", 0, s.getFunctionConcurrency)

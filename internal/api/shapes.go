@@ -64,12 +64,13 @@ type loggingConfig struct {
 	LogGroup  string `json:"LogGroup"`
 }
 
-// configurationOf shapes a stored function. qualified says whether the request named a
-// qualifier: Lambda then answers with a qualified FunctionArn.
-func (s *Server) configurationOf(fn *lambda.Function, qualified bool) functionConfiguration {
+// configurationOf shapes a stored function or one of its versions. qualifier is the one the
+// request named ("" for none): Lambda then answers with a FunctionArn qualified by it, the
+// alias's own for an alias.
+func (s *Server) configurationOf(fn *lambda.Function, qualifier string) functionConfiguration {
 	arn := s.loc.FunctionARN(fn.Name)
-	if qualified {
-		arn = s.loc.QualifiedARN(fn.Name, lambda.VersionLatest)
+	if qualifier != "" {
+		arn = s.loc.QualifiedARN(fn.Name, qualifier)
 	}
 	c := functionConfiguration{
 		FunctionName:     fn.Name,
@@ -83,7 +84,7 @@ func (s *Server) configurationOf(fn *lambda.Function, qualified bool) functionCo
 		MemorySize:       fn.MemorySize,
 		LastModified:     fn.LastModified.UTC().Format(lastModifiedFormat),
 		CodeSha256:       codeSHA256Base64(fn.CodeSHA256),
-		Version:          lambda.VersionLatest,
+		Version:          fn.VersionName(),
 		TracingConfig:    tracingConfig{Mode: fn.TracingMode},
 		RevisionId:       fn.RevisionID,
 		State:            fn.State,

@@ -189,11 +189,6 @@ func (u *unsupportedSettings) check(name string) error {
 	return nil
 }
 
-// publishUnavailable refuses Publish, until versions are available.
-func publishUnavailable() error {
-	return lambda.InvalidParameter("Publishing a version is not available on this Nimbus server yet: leave Publish unset and invoke $LATEST.")
-}
-
 // unavailableRuntime refuses a runtime this server does not run. One Lambda knows, such as
 // python3.12 on a host with only Python 3.11, gets a message saying so (Lambda's enum error
 // would call it invalid); anything else gets Lambda's enum error, listing what this server

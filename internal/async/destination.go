@@ -58,8 +58,8 @@ type ResponseContext struct {
 }
 
 // newRecord builds the record of ev ending with condition; last is its last response, if any
-// attempt ran.
-func newRecord(ev *Event, functionARN, condition string, last *Response, now time.Time) Record {
+// attempt ran. executed is the version that ran, functionARN its qualified ARN.
+func newRecord(ev *Event, executed, functionARN, condition string, last *Response, now time.Time) Record {
 	r := Record{
 		Version:   "1.0",
 		Timestamp: now.UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -70,7 +70,7 @@ func newRecord(ev *Event, functionARN, condition string, last *Response, now tim
 		RequestPayload: ev.Payload,
 	}
 	if last != nil {
-		r.ResponseContext = &ResponseContext{StatusCode: 200, ExecutedVersion: lambda.VersionLatest, FunctionError: last.FunctionError}
+		r.ResponseContext = &ResponseContext{StatusCode: 200, ExecutedVersion: executed, FunctionError: last.FunctionError}
 		if json.Valid(last.Payload) {
 			r.ResponsePayload = last.Payload
 		} else if len(last.Payload) > 0 {

@@ -16,8 +16,11 @@ import (
 // survives a crash of the node that ran the previous attempt.
 type Event struct {
 	// RequestID is the same for every attempt, as on Lambda.
-	RequestID  string          `json:"requestId"`
-	Function   string          `json:"function"`
+	RequestID string `json:"requestId"`
+	Function  string `json:"function"`
+	// Qualifier is the version or alias the caller named, "" for none: each attempt runs
+	// the version it names then (a weighted alias picks one per attempt).
+	Qualifier  string          `json:"qualifier,omitempty"`
 	InvokedARN string          `json:"invokedArn"`
 	Payload    json.RawMessage `json:"payload"`
 	// ClientContext is the decoded X-Amz-Client-Context JSON, or empty.

@@ -35,9 +35,9 @@ func (q *Queue) process(msg jetstream.Msg) {
 		msg.NakWithDelay(wait)
 		return
 	}
-	fn, ok := q.cfg.Functions.Lookup(ev.Function)
+	fn, ok := q.cfg.Functions.Resolve(ev.Function, ev.Qualifier)
 	if !ok {
-		q.log.Warn("dropping an async event: its function was deleted", "function", ev.Function, "requestId", ev.RequestID)
+		q.log.Warn("dropping an async event: its function, version or alias was deleted", "function", ev.Function, "qualifier", ev.Qualifier, "requestId", ev.RequestID)
 		q.metrics.dropped(ev.Function)
 		msg.Ack()
 		return
@@ -70,7 +70,7 @@ func (q *Queue) process(msg jetstream.Msg) {
 	lineage[key]++
 	res, err := q.cfg.Invoker.Invoke(q.ctx, &lambda.Invocation{
 		Function:      fn,
-		Version:       lambda.VersionLatest,
+		Version:       fn.VersionName(),
 		InvokedARN:    ev.InvokedARN,
 		RequestID:     ev.RequestID,
 		Payload:       ev.Payload,
@@ -139,7 +139,7 @@ func (q *Queue) retryOrAge(msg jetstream.Msg, ev *Event, fn *lambda.Function, no
 func (q *Queue) succeed(ev *Event, fn *lambda.Function, last *Response, lineage map[string]int) {
 	q.metrics.succeeded(fn.Name)
 	if dest := fn.EventInvoke.Destination(true); dest != "" {
-		rec := newRecord(ev, q.cfg.Location.QualifiedARN(fn.Name, lambda.VersionLatest), lambda.ConditionSuccess, last, q.cfg.Now())
+		rec := newRecord(ev, fn.VersionName(), q.cfg.Location.QualifiedARN(fn.Name, fn.VersionName()), lambda.ConditionSuccess, last, q.cfg.Now())
 		q.deliver(ev, fn, dest, rec, true, lineage)
 	}
 }
@@ -155,7 +155,7 @@ func (q *Queue) fail(ev *Event, fn *lambda.Function, condition string, last *Res
 	}
 	q.log.Log(q.ctx, level, "async event failed", "function", fn.Name, "requestId", ev.RequestID, "condition", condition, "attempts", ev.Attempts)
 	if dest := fn.EventInvoke.Destination(false); dest != "" {
-		rec := newRecord(ev, q.cfg.Location.QualifiedARN(fn.Name, lambda.VersionLatest), condition, last, q.cfg.Now())
+		rec := newRecord(ev, fn.VersionName(), q.cfg.Location.QualifiedARN(fn.Name, fn.VersionName()), condition, last, q.cfg.Now())
 		lineage := maps.Clone(ev.Lineage)
 		if lineage == nil {
 			lineage = map[string]int{}

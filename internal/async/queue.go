@@ -33,6 +33,8 @@ import (
 // Functions finds functions in memory (store.Catalog implements it).
 type Functions interface {
 	Lookup(name string) (*lambda.Function, bool)
+	// Resolve returns the version an invocation with this qualifier runs.
+	Resolve(name, qualifier string) (*lambda.Function, bool)
 }
 
 // Invoker runs one invocation, as for a synchronous call (invoker.Invoker implements it).

@@ -31,6 +31,15 @@ func (f *functions) Lookup(name string) (*lambda.Function, bool) {
 	return fn, ok
 }
 
+// Resolve knows only $LATEST, and a version or alias that names no version: the
+// queue's own tests do not publish versions (the server's tests do).
+func (f *functions) Resolve(name, qualifier string) (*lambda.Function, bool) {
+	if qualifier != "" && qualifier != lambda.VersionLatest {
+		return nil, false
+	}
+	return f.Lookup(name)
+}
+
 func (f *functions) put(fn *lambda.Function) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

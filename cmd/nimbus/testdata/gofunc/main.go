@@ -64,6 +64,14 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	case "sleep":
 		time.Sleep(time.Duration(ev.Millis) * time.Millisecond)
 		return map[string]any{"init": initID, "invocations": invocations}, nil
+	case "version":
+		// Which code and which version ran, as the function sees them: marker.txt is in
+		// the zip of each version's code.
+		marker, _ := os.ReadFile(os.Getenv("LAMBDA_TASK_ROOT") + "/marker.txt")
+		return map[string]any{"marker": strings.TrimSpace(string(marker)), "version": lambdacontext.FunctionVersion,
+			"envVersion": os.Getenv("AWS_LAMBDA_FUNCTION_VERSION"), "arn": lc.InvokedFunctionArn}, nil
+	case "noop":
+		return nil, nil
 	case "init":
 		return map[string]any{"init": initID, "invocations": invocations}, nil
 	case "env":
