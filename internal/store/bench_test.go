@@ -132,3 +132,47 @@ func BenchmarkOps(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkResolve is the catalog's share of the invoke path for each kind of qualifier,
+// next to the unqualified Lookup it replaces, on a function with 100 published versions and
+// 20 aliases: what alias routing adds to an invocation (issue 12's budget: 10 µs at p50).
+func BenchmarkResolve(b *testing.B) {
+	srv, s := benchStore(b, b.TempDir())
+	defer srv.Close()
+	defer s.Close()
+	seed(b, s, 100)
+	ctx := context.Background()
+	_, err := s.UpdateFunction(ctx, "f-0042", func(f *lambda.Function) error {
+		for i := 1; i <= 100; i++ {
+			v := *f
+			v.Version, v.Versions = fmt.Sprint(i), nil
+			f.Versions = append(f.Versions, &v)
+		}
+		f.LastVersion = 100
+		for i := range 20 {
+			f.Aliases = append(f.Aliases, &lambda.Alias{Name: fmt.Sprintf("a%02d", i), Version: fmt.Sprint(50 + i)})
+		}
+		f.Aliases = append(f.Aliases, &lambda.Alias{Name: "live", Version: "99", AdditionalVersion: "100", AdditionalWeight: 0.1})
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := s.Catalog()
+	b.Run("lookup", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := c.Lookup("f-0042"); !ok {
+				b.Fatal("not found")
+			}
+		}
+	})
+	for _, q := range []string{"", "$LATEST", "77", "a07", "live"} {
+		b.Run("qualifier="+q, func(b *testing.B) {
+			for b.Loop() {
+				if _, ok := c.Resolve("f-0042", q); !ok {
+					b.Fatal("not found")
+				}
+			}
+		})
+	}
+}

@@ -64,6 +64,53 @@ if run_invokes:
     client.delete_function_concurrency(FunctionName="boto-fn")
     assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName="boto-fn")
 
+# Versions with their own code, and an alias that sends 20% to version 2.
+v1 = client.publish_version(FunctionName="boto-fn")
+assert v1["Version"] == "1" and v1["FunctionArn"].endswith(":boto-fn:1"), v1
+buf2 = io.BytesIO()
+with zipfile.ZipFile(buf2, "w") as z:
+    z.writestr("app.py", "def handler(event, context):\n    return {'v': context.function_version, 'arn': context.invoked_function_arn}\n")
+client.update_function_code(FunctionName="boto-fn", ZipFile=buf2.getvalue())
+client.get_waiter("function_updated_v2").wait(FunctionName="boto-fn", WaiterConfig={"Delay": 1})
+latest = client.get_function_configuration(FunctionName="boto-fn")
+try:
+    client.publish_version(FunctionName="boto-fn", CodeSha256=v1["CodeSha256"])
+    raise AssertionError("a publish with an old CodeSha256 was accepted")
+except client.exceptions.InvalidParameterValueException as e:
+    assert e.response["Error"]["Message"] == ("CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). "
+                                              "Please try again with the CodeSHA256 in $LATEST." % (v1["CodeSha256"], latest["CodeSha256"])), e.response
+v2 = client.publish_version(FunctionName="boto-fn", CodeSha256=latest["CodeSha256"], RevisionId=latest["RevisionId"])
+assert v2["Version"] == "2", v2
+alias = client.create_alias(FunctionName="boto-fn", Name="live", FunctionVersion="1",
+                            RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}})
+try:
+    client.update_alias(FunctionName="boto-fn", Name="live", FunctionVersion="2", RevisionId="stale")
+    raise AssertionError("a stale alias RevisionId was accepted")
+except client.exceptions.PreconditionFailedException:
+    pass
+try:
+    client.create_alias(FunctionName="boto-fn", Name="head", FunctionVersion="$LATEST", RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})
+    raise AssertionError("a weighted alias on $LATEST was accepted")
+except client.exceptions.InvalidParameterValueException as e:
+    assert e.response["Error"]["Message"] == "$LATEST is not supported for an alias pointing to more than 1 version", e.response
+try:
+    client.update_function_configuration(FunctionName="boto-fn:1", Timeout=5)
+    raise AssertionError("a published version's configuration was updated")
+except client.exceptions.InvalidParameterValueException:
+    pass
+assert [a["Name"] for a in client.list_aliases(FunctionName="boto-fn", FunctionVersion="1")["Aliases"]] == ["live"]
+if run_invokes:
+    out = client.invoke(FunctionName="boto-fn", Qualifier="2", Payload=json.dumps({}))
+    assert out["ExecutedVersion"] == "2", out
+    assert json.loads(out["Payload"].read())["v"] == "2"
+    seen = {}
+    for _ in range(40):
+        out = client.invoke(FunctionName="boto-fn:live", Payload=json.dumps({"n": 1}))
+        seen[out["ExecutedVersion"]] = seen.get(out["ExecutedVersion"], 0) + 1
+        if out["ExecutedVersion"] == "2":
+            assert json.loads(out["Payload"].read())["arn"].endswith(":boto-fn:live")
+    assert set(seen) <= {"1", "2"} and seen.get("1", 0) > 0, seen
+
 client.delete_function(FunctionName="boto-fn")
 try:
     client.get_function(FunctionName="boto-fn")
