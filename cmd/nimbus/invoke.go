@@ -11,7 +11,7 @@ func runInvoke(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	c := newClientCommand("invoke", "NAME [--payload JSON|@file|-] [--qualifier Q] [--logs] [--async]", stderr)
 	var o cli.InvokeOptions
 	c.fs.StringVar(&o.Payload, "payload", "", "the event: JSON, @file for a file's content, - for standard input (default {})")
-	c.fs.StringVar(&o.Qualifier, "qualifier", "", "the version or alias to invoke; for now there is only $LATEST (the default): Nimbus has no versions or aliases yet")
+	c.fs.StringVar(&o.Qualifier, "qualifier", "", "the version or alias to invoke (default $LATEST); NAME:QUALIFIER says the same")
 	c.fs.BoolVar(&o.Logs, "logs", false, "print the invocation's log tail to stderr (with --output json it is the LogResult member instead)")
 	c.fs.BoolVar(&o.Async, "async", false, "queue the event (InvocationType Event) and print its request id")
 	pos, err := c.parse(args, 1)

@@ -41,11 +41,13 @@ const usage = `Nimbus runs AWS Lambda functions on your own machines.
 Usage:
   nimbus server [flags]          start the server (Lambda and CloudWatch Logs APIs, invoker, store)
   nimbus deploy PATH [flags]     create or update a function from a directory or a zip
-  nimbus invoke NAME [flags]     invoke a function and print its response (--async: queue it)
+  nimbus invoke NAME [flags]     invoke a function (NAME:VERSION or NAME:ALIAS too) and print its response
   nimbus queue                   show the async queue: events waiting per function, oldest age
   nimbus logs NAME [-f]          print a function's logs (--follow to keep printing)
   nimbus ls                      list functions
-  nimbus get NAME                show a function's configuration
+  nimbus get NAME[:QUALIFIER]    show a function's configuration, versions and aliases
+  nimbus publish NAME            publish $LATEST as a new version
+  nimbus alias NAME ALIAS VER    point an alias at a version (--weight V2=0.1 sends 10% to V2)
   nimbus rm NAME...              delete functions
   nimbus env                     print the exports that point the aws CLI, boto3 and SDKs at Nimbus
   nimbus completion SHELL        print the bash, zsh or fish completion script
@@ -79,6 +81,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runList(ctx, args[1:], stdin, stdout, stderr)
 	case "get":
 		return runGet(ctx, args[1:], stdin, stdout, stderr)
+	case "publish":
+		return runPublish(ctx, args[1:], stdin, stdout, stderr)
+	case "alias":
+		return runAlias(ctx, args[1:], stdin, stdout, stderr)
 	case "rm", "delete":
 		return runRemove(ctx, args[1:], stdin, stdout, stderr)
 	case "completion":

@@ -219,6 +219,20 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 		t.Errorf("ListVersionsByFunction pages = %v, want %v", listed, want)
 	}
 
+	// An Event invoke of an alias runs the alias's version, through the async queue.
+	createGo(t, c, "ver-rec", nil)
+	if _, err := c.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("ver"), Name: aws.String("one"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	putConfig(t, c, &lambdasdk.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("ver"),
+		DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String("arn:aws:lambda:us-east-1:000000000000:function:ver-rec")}}})
+	id := invokeEvent(t, c, "ver:one", `{"action":"version"}`)
+	rec := waitRecord(t, s, "ver-rec", id)
+	if rec.ResponseContext == nil || rec.ResponseContext.ExecutedVersion != "1" || rec.RequestContext.FunctionArn != arn+":1" ||
+		!strings.Contains(string(rec.ResponsePayload), `"marker":"one"`) || !strings.Contains(string(rec.ResponsePayload), `"arn":"`+arn+`:one"`) {
+		t.Errorf("record of an Event invoke of ver:one = %+v, response %s; want version 1's code run as 1 through the alias", rec, rec.ResponsePayload)
+	}
+
 	// A restart keeps versions and aliases.
 	s.restart()
 	c = s.client()
@@ -253,4 +267,65 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 	}
 	_, err = c.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("ver:1")})
 	wantAPIError(t, "GetFunction(ver:1) after DeleteFunction", err, "ResourceNotFoundException", "Function not found: "+arn+":1")
+}
+
+// TestCLIPublishAndAlias: nimbus publish, nimbus alias with --weight, nimbus invoke
+// NAME:ALIAS and the versions and aliases of nimbus get, in tables and in JSON.
+func TestCLIPublishAndAlias(t *testing.T) {
+	requireRoot(t)
+	s := startServer(t, "")
+	c := s.client()
+	ctx := context.Background()
+	createGo(t, c, "cliver", nil)
+	if r := s.must("publish", "cliver"); !strings.HasPrefix(r.stdout, "cliver version 1 (arn:aws:lambda:us-east-1:000000000000:function:cliver:1)") {
+		t.Errorf("nimbus publish printed %q", r.stdout)
+	}
+	if _, err := c.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{FunctionName: aws.String("cliver"), Timeout: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdated(t, c, "cliver")
+	var published struct{ Version, FunctionArn string }
+	parseJSON(t, "publish --output json", s.must("publish", "cliver", "--description", "seven", "--output", "json").stdout, &published)
+	if published.Version != "2" || !strings.HasSuffix(published.FunctionArn, ":cliver:2") {
+		t.Errorf("nimbus publish --output json = %+v, want version 2", published)
+	}
+	if r := s.must("alias", "cliver", "live", "1", "--weight", "2=0.5"); strings.TrimSpace(r.stdout) != "cliver:live -> 1 (50% to 2)" {
+		t.Errorf("nimbus alias printed %q", r.stdout)
+	}
+	if r := s.must("alias", "cliver", "live", "2"); strings.TrimSpace(r.stdout) != "cliver:live -> 2" {
+		t.Errorf("nimbus alias (update, no weight) printed %q", r.stdout)
+	}
+	s.must("alias", "cliver", "live", "1", "--weight", "2=0.5")
+	if r := s.nimbus("alias", "cliver", "bad", "1", "--weight", "2"); r.code != 1 || !strings.Contains(r.stderr, "VERSION=SHARE") {
+		t.Errorf("nimbus alias --weight 2 = exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := s.nimbus("alias", "cliver", "bad", "9"); r.code != 1 || !strings.Contains(r.stderr, "Function not found: arn:aws:lambda:us-east-1:000000000000:function:cliver:9") {
+		t.Errorf("nimbus alias to version 9 = exit %d, stderr %q", r.code, r.stderr)
+	}
+	var inv struct{ ExecutedVersion string }
+	parseJSON(t, "invoke cliver:live", s.must("invoke", "cliver:live", "--payload", `{"action":"noop"}`, "--output", "json").stdout, &inv)
+	if inv.ExecutedVersion != "1" && inv.ExecutedVersion != "2" {
+		t.Errorf("nimbus invoke cliver:live ran version %q", inv.ExecutedVersion)
+	}
+	var got struct {
+		Version  string
+		Versions []struct{ Version, Description string }
+		Aliases  []struct {
+			Name, FunctionVersion    string
+			AdditionalVersionWeights map[string]float64
+		}
+	}
+	parseJSON(t, "get --output json", s.must("get", "cliver", "--output", "json").stdout, &got)
+	if len(got.Versions) != 2 || got.Versions[1].Description != "seven" || len(got.Aliases) != 1 ||
+		got.Aliases[0].Name != "live" || got.Aliases[0].AdditionalVersionWeights["2"] != 0.5 {
+		t.Errorf("nimbus get --output json = %+v", got)
+	}
+	if r := s.must("get", "cliver"); !strings.Contains(r.stdout, "live -> 1 (50% to 2)") || !strings.Contains(r.stdout, "Versions") {
+		t.Errorf("nimbus get printed:\n%s", r.stdout)
+	}
+	var v2 map[string]any
+	parseJSON(t, "get cliver:2", s.must("get", "cliver:2", "--output", "json").stdout, &v2)
+	if v2["Version"] != "2" || v2["Versions"] != nil || v2["Description"] != "seven" {
+		t.Errorf("nimbus get cliver:2 = %v, want version 2 alone", v2)
+	}
 }

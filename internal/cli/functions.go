@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -55,6 +56,12 @@ func (a *App) Get(ctx context.Context, name string) error {
 		return a.explain(err, "function "+name)
 	}
 	f := functionOf(out.Configuration)
+	if f.Version == "$LATEST" && !strings.HasSuffix(f.FunctionArn, ":$LATEST") {
+		// The function itself, not one of its versions: list them, and its aliases.
+		if f.Versions, f.Aliases, err = a.versionsAndAliases(ctx, name); err != nil {
+			return err
+		}
+	}
 	if a.Format == JSON {
 		return writeJSON(a.Stdout, f)
 	}

@@ -33,6 +33,9 @@ type Function struct {
 	Version          string            `json:"Version,omitempty"`
 	Environment      map[string]string `json:"Environment,omitempty"`
 	LogGroup         string            `json:"LogGroup"`
+	// Versions and Aliases are listed by `nimbus get` of a function's $LATEST.
+	Versions []Version `json:"Versions,omitempty"`
+	Aliases  []Alias   `json:"Aliases,omitempty"`
 }
 
 func functionOf(c *types.FunctionConfiguration) Function {
@@ -114,6 +117,27 @@ func describe(w io.Writer, f Function) error {
 		t.row(label, k+"="+f.Environment[k])
 	}
 	t.row("Log group", f.LogGroup)
+	if f.Version != "" && f.Version != "$LATEST" {
+		t.row("Version", f.Version)
+	}
+	for i, v := range f.Versions {
+		label := ""
+		if i == 0 {
+			label = "Versions"
+		}
+		line := v.Version + "  " + humanTime(v.LastModified) + "  " + v.CodeSha256
+		if v.Description != "" {
+			line += "  " + v.Description
+		}
+		t.row(label, line)
+	}
+	for i, al := range f.Aliases {
+		label := ""
+		if i == 0 {
+			label = "Aliases"
+		}
+		t.row(label, al.Name+" -> "+al.routing())
+	}
 	return t.flush()
 }
 

@@ -51,7 +51,7 @@ aws lambda update-function-configuration --function-name cli-fn --description se
 aws lambda wait function-updated-v2 --function-name cli-fn
 [ "$(aws lambda publish-version --function-name cli-fn --query Version --output text)" = 2 ] || fail "second publish-version"
 aws lambda create-alias --function-name cli-fn --name live --function-version 1 \
-	--routing-config 'AdditionalVersionWeights={"2"=0.1}' > alias.json
+	--routing-config '{"AdditionalVersionWeights": {"2": 0.1}}' > alias.json
 grep -q '"AliasArn": "arn:aws:lambda:us-east-1:000000000000:function:cli-fn:live"' alias.json || fail "create-alias: $(cat alias.json)"
 [ "$(aws lambda get-alias --function-name cli-fn --name live --query 'RoutingConfig.AdditionalVersionWeights."2"' --output text)" = 0.1 ] || fail "get-alias weights"
 [ "$(aws lambda list-versions-by-function --function-name cli-fn --query 'Versions[].Version' --output text)" = "\$LATEST	1	2" ] || fail "list-versions-by-function"
@@ -65,7 +65,7 @@ if aws lambda create-alias --function-name cli-fn --name bad --function-version 
 grep -q "ResourceNotFoundException.*Function not found: arn:aws:lambda:us-east-1:000000000000:function:cli-fn:99" err.txt || fail "alias to 99: $(cat err.txt)"
 if aws lambda publish-version --function-name cli-fn --code-sha-256 AAAA 2> err.txt; then fail "publish with a wrong CodeSha256"; fi
 grep -q "InvalidParameterValueException.*CodeSHA256 (AAAA) is different from current CodeSHA256 in \$LATEST" err.txt || fail "wrong CodeSha256: $(cat err.txt)"
-if aws lambda update-alias --function-name cli-fn --name live --routing-config 'AdditionalVersionWeights={"2"=1.5}' 2> err.txt; then fail "weight 1.5"; fi
+if aws lambda update-alias --function-name cli-fn --name live --routing-config '{"AdditionalVersionWeights": {"2": 1.5}}' 2> err.txt; then fail "weight 1.5"; fi
 grep -q "ValidationException" err.txt || fail "weight 1.5: $(cat err.txt)"
 if aws lambda delete-function --function-name cli-fn --qualifier 1 2> err.txt; then fail "deleted a version an alias uses"; fi
 grep -q "ResourceConflictException.*\[live\]" err.txt || fail "delete version 1: $(cat err.txt)"
