@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -118,6 +119,25 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 	v1Tail := logTail(t, invoke(t, c, "ver:1", `{"action":"noop"}`))
 	if !strings.Contains(v1Tail, "Version: 1\n") {
 		t.Errorf("log tail of version 1 has no START ... Version: 1:\n%s", v1Tail)
+	}
+
+	// Each version's environments log to their own streams: YYYY/MM/DD/[1]…, [2]…, [$LATEST]….
+	lc := cwl.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: c.Options().Credentials},
+		func(o *cwl.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var names []string
+		if out, err := lc.DescribeLogStreams(ctx, &cwl.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/ver")}); err == nil {
+			for _, st := range out.LogStreams {
+				names = append(names, aws.ToString(st.LogStreamName))
+			}
+		}
+		all := strings.Join(names, " ")
+		if strings.Contains(all, "/[1]") && strings.Contains(all, "/[2]") && strings.Contains(all, "/[$LATEST]") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log streams of ver = %v, want streams of [1], [2] and [$LATEST]", names)
+		}
 	}
 
 	// The alias: live at 1 with 10% to 2.
