@@ -217,6 +217,13 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 	_, err = c.DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String("ver:1")})
 	wantAPIError(t, "DeleteFunction(version of an alias)", err, "ResourceConflictException", "Unable to delete version because the following aliases reference it: [live]")
 
+	// Account usage counts each version's package: $LATEST's, 1's and 2's (the zips of "one"
+	// and "two" have the same size).
+	settings, err := c.GetAccountSettings(ctx, &lambdasdk.GetAccountSettingsInput{})
+	if want := 3 * int64(len(twoZip)); err != nil || settings.AccountUsage.TotalCodeSize != want {
+		t.Errorf("GetAccountSettings = %+v, %v; want TotalCodeSize %d", settings.AccountUsage, err, want)
+	}
+
 	// Qualified reads.
 	for q, want := range map[string]string{"1": "1", "2": "2", "live": "1", "$LATEST": "$LATEST"} {
 		got, err := c.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("ver"), Qualifier: aws.String(q)})
@@ -240,12 +247,12 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 	}
 
 	// An Event invoke of an alias runs the alias's version, through the async queue.
-	createGo(t, c, "ver-rec", nil)
+	createGo(t, c, "ver-rec", func(in *lambdasdk.CreateFunctionInput) { in.Publish = true })
 	if _, err := c.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("ver"), Name: aws.String("one"), FunctionVersion: aws.String("1")}); err != nil {
 		t.Fatal(err)
 	}
 	putConfig(t, c, &lambdasdk.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("ver"),
-		DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String("arn:aws:lambda:us-east-1:000000000000:function:ver-rec")}}})
+		DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String("arn:aws:lambda:us-east-1:000000000000:function:ver-rec:1")}}})
 	id := invokeEvent(t, c, "ver:one", `{"action":"version"}`)
 	rec := waitRecord(t, s, "ver-rec", id)
 	if rec.ResponseContext == nil || rec.ResponseContext.ExecutedVersion != "1" || rec.RequestContext.FunctionArn != arn+":1" ||

@@ -514,7 +514,11 @@ func (s *Server) getAccountSettings(w http.ResponseWriter, r *http.Request, _ []
 	out.AccountLimit.ConcurrentExecutions = limit
 	out.AccountLimit.UnreservedConcurrentExecutions = limit - s.fns.ReservedConcurrency()
 	for _, fn := range fns {
+		// As on Lambda, every published version's package counts too.
 		out.AccountUsage.TotalCodeSize += fn.CodeSize
+		for _, v := range fn.Versions {
+			out.AccountUsage.TotalCodeSize += v.CodeSize
+		}
 	}
 	out.AccountUsage.FunctionCount = len(fns)
 	return writeJSON(w, http.StatusOK, out)

@@ -102,13 +102,13 @@ func (q *Queue) Target(arn string) (Target, error) {
 	if err != nil || !strings.HasPrefix(parts[5], "function:") {
 		return nil, invalid("")
 	}
-	if ref.Qualifier != "" && ref.Qualifier != lambda.VersionLatest {
-		return nil, invalid("")
-	}
 	if _, ok := q.cfg.Functions.Lookup(ref.Name); !ok {
 		return nil, invalid(" No function has this name.")
 	}
-	return &functionTarget{q: q, name: ref.Name, arn: arn}, nil
+	if _, ok := q.cfg.Functions.Resolve(ref.Name, ref.Qualifier); !ok {
+		return nil, invalid(" The function has no such version or alias.")
+	}
+	return &functionTarget{q: q, name: ref.Name, qualifier: ref.Qualifier, arn: arn}, nil
 }
 
 var errLoop = errors.New("recursive invocation loop")
@@ -120,13 +120,14 @@ var serviceNames = map[string]string{
 // functionTarget invokes a function asynchronously with the record: through the same queue,
 // so the record itself gets retries, event age and destinations.
 type functionTarget struct {
-	q    *Queue
-	name string
-	arn  string
+	q         *Queue
+	name      string
+	qualifier string // the version or alias the ARN names, "" for none
+	arn       string
 }
 
 func (t *functionTarget) Send(ctx context.Context, m Message) error {
-	if _, ok := t.q.cfg.Functions.Lookup(t.name); !ok {
+	if _, ok := t.q.cfg.Functions.Resolve(t.name, t.qualifier); !ok {
 		return fmt.Errorf("destination %s: %w", t.arn, errNoFunction)
 	}
 	if m.Lineage[lineageKey(t.name)] > MaxLineageHops {
@@ -134,7 +135,7 @@ func (t *functionTarget) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("destination %s: %w", t.arn, errLoop)
 	}
 	return t.q.Enqueue(ctx, &Event{
-		RequestID: uuid.NewString(), Function: t.name, InvokedARN: t.arn, Payload: m.Body,
+		RequestID: uuid.NewString(), Function: t.name, Qualifier: t.qualifier, InvokedARN: t.arn, Payload: m.Body,
 		TraceID: m.TraceID, Lineage: m.Lineage,
 	})
 }
