@@ -246,6 +246,21 @@ func TestVersionsAndWeightedAliases(t *testing.T) {
 		t.Errorf("ListVersionsByFunction pages = %v, want %v", listed, want)
 	}
 
+	listed = nil
+	fp := lambdasdk.NewListFunctionsPaginator(c, &lambdasdk.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, MaxItems: aws.Int32(2)})
+	for fp.HasMorePages() {
+		page, err := fp.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range page.Functions {
+			listed = append(listed, aws.ToString(f.Version)+"="+aws.ToString(f.FunctionArn))
+		}
+	}
+	if want := []string{"$LATEST=" + arn + ":$LATEST", "1=" + arn + ":1", "2=" + arn + ":2"}; strings.Join(listed, " ") != strings.Join(want, " ") {
+		t.Errorf("ListFunctions(FunctionVersion ALL) pages = %v, want %v", listed, want)
+	}
+
 	// An Event invoke of an alias runs the alias's version, through the async queue.
 	createGo(t, c, "ver-rec", func(in *lambdasdk.CreateFunctionInput) { in.Publish = true })
 	if _, err := c.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("ver"), Name: aws.String("one"), FunctionVersion: aws.String("1")}); err != nil {

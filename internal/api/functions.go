@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -305,25 +306,71 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte)
 		}
 		max = min(n, lambda.ListFunctionsMaxPage)
 	}
-	fns := s.fns.List() // sorted by name
-	// The marker is the last name of the previous page, opaque to clients.
+	all := q.Get("FunctionVersion")
+	if all != "" && all != "ALL" {
+		return validationError(all, "functionVersion", "Member must satisfy enum value set: [ALL]")
+	}
+	// The entries in order: by name, and with FunctionVersion=ALL each function's $LATEST
+	// then its versions by number, each with its qualified ARN.
+	type entry struct {
+		fn        *lambda.Function
+		qualifier string
+	}
+	var entries []entry
+	for _, fn := range s.fns.List() { // sorted by name
+		if all == "" {
+			entries = append(entries, entry{fn, ""})
+			continue
+		}
+		entries = append(entries, entry{fn, lambda.VersionLatest})
+		for _, v := range fn.Versions {
+			entries = append(entries, entry{v, v.Version})
+		}
+	}
+	// The marker is the last entry of the previous page ("name" or "name:version"), opaque
+	// to clients; a page starts after it even if it was deleted meanwhile.
 	start := 0
 	if m := q.Get("Marker"); m != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(m)
 		if err != nil {
 			return lambda.InvalidParameter("Invalid pagination token")
 		}
-		start = sort.Search(len(fns), func(i int) bool { return fns[i].Name > string(raw) })
+		name, version, _ := strings.Cut(string(raw), ":")
+		start = sort.Search(len(entries), func(i int) bool {
+			e := entries[i]
+			if e.fn.Name != name {
+				return e.fn.Name > name
+			}
+			return versionRank(e.qualifier) > versionRank(version)
+		})
 	}
 	out := listFunctionsOutput{Functions: []functionConfiguration{}}
-	end := min(start+max, len(fns))
-	for _, fn := range fns[start:end] {
-		out.Functions = append(out.Functions, s.configurationOf(fn, ""))
+	end := min(start+max, len(entries))
+	for _, e := range entries[start:end] {
+		out.Functions = append(out.Functions, s.configurationOf(e.fn, e.qualifier))
 	}
-	if end < len(fns) {
-		out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(fns[end-1].Name))
+	if end < len(entries) {
+		last := entries[end-1]
+		marker := last.fn.Name
+		if last.qualifier != "" {
+			marker += ":" + last.qualifier
+		}
+		out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(marker))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// versionRank orders a function's entries in ListFunctions: the function itself or $LATEST
+// first (-1 and 0), then published versions by number.
+func versionRank(q string) int {
+	switch q {
+	case "":
+		return -1
+	case lambda.VersionLatest:
+		return 0
+	}
+	n, _ := strconv.Atoi(q)
+	return n
 }
 
 type updateCodeInput struct {
