@@ -143,6 +143,10 @@ func Resolve(ctx context.Context, f Flags, getenv func(string) string) (Target, 
 	switch {
 	case f.Region != "":
 		t.Region = f.Region
+	// A server found through the data dir answers only for its own region: an AWS_REGION meant
+	// for real AWS would get every request refused as scoped to another region.
+	case t.Source == FromDataDir && info.Region != "":
+		t.Region = info.Region
 	case getenv("AWS_REGION") != "":
 		t.Region = getenv("AWS_REGION")
 	case getenv("AWS_DEFAULT_REGION") != "":

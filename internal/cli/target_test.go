@@ -64,6 +64,15 @@ func TestResolve(t *testing.T) {
 		t.Errorf("Resolve(data dir) credentials = %s, want the admin key %s", c.AccessKeyID, key.AccessKeyID)
 	}
 
+	// A region meant for real AWS does not apply to the local server, which answers for its own.
+	tg, err = Resolve(ctx, Flags{DataDir: dir}, envOf("AWS_REGION", "ap-south-1", "AWS_DEFAULT_REGION", "us-west-2"))
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if tg.Region != "eu-west-1" {
+		t.Errorf("Resolve(data dir, AWS_REGION=ap-south-1).Region = %q, want the local server's eu-west-1", tg.Region)
+	}
+
 	// The environment over the data dir, flags over the environment.
 	env := envOf("AWS_ENDPOINT_URL", "https://nimbus.example.com/", "AWS_REGION", "ap-south-1",
 		"AWS_ACCESS_KEY_ID", "AKIDENV", "AWS_SECRET_ACCESS_KEY", "secret", "AWS_SESSION_TOKEN", "tok",
