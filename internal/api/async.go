@@ -303,29 +303,8 @@ func (s *Server) listFunctionEventInvokeConfigs(w http.ResponseWriter, r *http.R
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// QueueStatus is the answer of Nimbus's own GET /nimbus/async-queue: the backlog and this
-// node's counters, per function.
-type QueueStatus struct {
-	Functions []QueueFunction `json:"Functions"`
-}
-
-// QueueFunction is one function's line of QueueStatus.
-type QueueFunction struct {
-	FunctionName          string  `json:"FunctionName"`
-	Events                uint64  `json:"Events"`
-	OldestEventAgeSeconds float64 `json:"OldestEventAgeSeconds"`
-	// This node's counters since it started.
-	Received            int64   `json:"Received"`
-	Succeeded           int64   `json:"Succeeded"`
-	Dropped             int64   `json:"Dropped"`
-	Retried             int64   `json:"Retried"`
-	Throttled           int64   `json:"Throttled"`
-	DestinationFailures int64   `json:"DestinationFailures"`
-	MeanEventAgeSeconds float64 `json:"MeanEventAgeSeconds"`
-}
-
 func (s *Server) asyncQueueStatus(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	out := QueueStatus{Functions: []QueueFunction{}}
+	out := lambda.QueueStatus{Functions: []lambda.QueueFunction{}}
 	if s.async == nil {
 		return writeJSON(w, http.StatusOK, out)
 	}
@@ -333,10 +312,10 @@ func (s *Server) asyncQueueStatus(w http.ResponseWriter, r *http.Request, _ []by
 	if err != nil {
 		return err
 	}
-	byName := map[string]*QueueFunction{}
-	line := func(name string) *QueueFunction {
+	byName := map[string]*lambda.QueueFunction{}
+	line := func(name string) *lambda.QueueFunction {
 		if byName[name] == nil {
-			byName[name] = &QueueFunction{FunctionName: name}
+			byName[name] = &lambda.QueueFunction{FunctionName: name}
 		}
 		return byName[name]
 	}
@@ -368,7 +347,7 @@ func (s *Server) updateFunction(r *http.Request, name string, update func(*lambd
 	return fn, err
 }
 
-func sortQueueFunctions(fs []QueueFunction) {
+func sortQueueFunctions(fs []lambda.QueueFunction) {
 	sort.Slice(fs, func(i, j int) bool { return fs[i].FunctionName < fs[j].FunctionName })
 }
 

@@ -12,22 +12,9 @@ import (
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-)
 
-// QueueFunction is one function's line of `nimbus queue`: its backlog in the cluster and the
-// server's own counters since it started.
-type QueueFunction struct {
-	FunctionName          string  `json:"FunctionName"`
-	Events                uint64  `json:"Events"`
-	OldestEventAgeSeconds float64 `json:"OldestEventAgeSeconds"`
-	Received              int64   `json:"Received"`
-	Succeeded             int64   `json:"Succeeded"`
-	Dropped               int64   `json:"Dropped"`
-	Retried               int64   `json:"Retried"`
-	Throttled             int64   `json:"Throttled"`
-	DestinationFailures   int64   `json:"DestinationFailures"`
-	MeanEventAgeSeconds   float64 `json:"MeanEventAgeSeconds"`
-}
+	"github.com/nimbusfaas/nimbus/internal/lambda"
+)
 
 // Queue prints the asynchronous invocation queue: per function, the events waiting (or
 // delayed for a retry, or running) and the age of the oldest, then the server's counters.
@@ -57,7 +44,7 @@ func (a *App) Queue(ctx context.Context) error {
 }
 
 // queueStatus asks the server's GET /nimbus/async-queue, signed like the Lambda API.
-func (a *App) queueStatus(ctx context.Context) ([]QueueFunction, error) {
+func (a *App) queueStatus(ctx context.Context) ([]lambda.QueueFunction, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(a.Target.Endpoint, "/")+"/nimbus/async-queue", nil)
 	if err != nil {
 		return nil, err
@@ -87,9 +74,7 @@ func (a *App) queueStatus(ctx context.Context) ([]QueueFunction, error) {
 		json.Unmarshal(body, &e)
 		return nil, fmt.Errorf("the server answered %s: %s%s", resp.Status, e.Message, e.MessageC)
 	}
-	var out struct {
-		Functions []QueueFunction `json:"Functions"`
-	}
+	var out lambda.QueueStatus
 	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("the server's queue status: %w", err)
 	}
