@@ -61,10 +61,13 @@ var forbidden = map[string][]string{
 	// The invoker is scheduling logic; what it schedules is behind its interfaces.
 	"internal/invoker": {"internal/api", "internal/store", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	// The API reaches functions only through its Catalog and Invoker interfaces.
-	"internal/api":   {"internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/natsd"},
+	"internal/api": {"internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/natsd"},
 	// The async queue reaches functions through its Functions and Invoker interfaces.
 	"internal/async": {"internal/api", "internal/store", "internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	"internal/store": {"internal/api", "internal/invoker", "internal/environment", "internal/sandbox"},
+
+	// The benchmarks' server runs Nimbus as a process and reaches it as a client does.
+	"bench/internal/benchserver": {"internal/api", "internal/store", "internal/invoker", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/async", "internal/logs", "internal/natsd"},
 }
 
 func TestDependencyDirection(t *testing.T) {

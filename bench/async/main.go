@@ -22,11 +22,8 @@ package main
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,37 +32,24 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
+	"github.com/nimbusfaas/nimbus/internal/lambda"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench/async:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { benchserver.Main("bench/async", run) }
 
 type options struct {
 	enqueueDur time.Duration
@@ -107,9 +91,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 
 	say("building nimbus and the function")
-	bin := filepath.Join(dir, "nimbus")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nimbus").CombinedOutput(); err != nil {
-		return fmt.Errorf("building nimbus: %v\n%s", err, out)
+	bin, err := benchserver.Build(ctx, "", dir)
+	if err != nil {
+		return err
 	}
 	fnZip, err := buildFunction(ctx, dir)
 	if err != nil {
@@ -119,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() { s.stop() }()
+	defer func() { s.Stop() }()
 	for _, name := range []string{"sink", "noop", "stamp"} {
 		if err := s.create(ctx, name, fnZip); err != nil {
 			return err
@@ -138,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rows = append(rows, row{fmt.Sprintf("enqueue (Event, %d callers)", c), fmt.Sprintf("%.0f /s", float64(n)/elapsed.Seconds()),
-			fmt.Sprintf("202 p50 %s, p99 %s; server CPU %s per event", ms(percentile(lat, 50)), ms(percentile(lat, 99)), perEvent(s.cpu()-cpu0, n))})
+			fmt.Sprintf("202 p50 %s, p99 %s; server CPU %s per event", ms(benchserver.Percentile(lat, 50)), ms(benchserver.Percentile(lat, 99)), perEvent(s.cpu()-cpu0, n))})
 	}
 
 	for _, c := range []int{1, 8} {
@@ -168,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ratios = append(ratios, asyncRate/syncRate)
 		}
 		var throttled int64
-		s.queueStatus(ctx, func(f queueFunction) {
+		s.queueStatus(ctx, func(f lambda.QueueFunction) {
 			if f.FunctionName == "noop" {
 				throttled = f.Throttled
 			}
@@ -190,8 +174,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rows = append(rows,
-		row{"idle send → handler start", "p50 " + ms(percentile(fromSend, 50)), "p99 " + ms(percentile(fromSend, 99))},
-		row{"idle 202 → handler start", "p50 " + ms(percentile(from202, 50)), "p99 " + ms(percentile(from202, 99))})
+		row{"idle send → handler start", "p50 " + ms(benchserver.Percentile(fromSend, 50)), "p99 " + ms(benchserver.Percentile(fromSend, 99))},
+		row{"idle 202 → handler start", "p50 " + ms(benchserver.Percentile(from202, 50)), "p99 " + ms(benchserver.Percentile(from202, 99))})
 
 	if o.killN > 0 {
 		say("soak: %d events, kill -9 while they drain", o.killN)
@@ -214,21 +198,7 @@ type row struct{ name, value, detail string }
 
 // cpu is the CPU time the server process has used (user and system; its functions run in
 // processes of their own and are not counted).
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
-}
+func (s *server) cpu() time.Duration { return benchserver.CPU(s.PID()) }
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
@@ -244,17 +214,6 @@ func perEvent(d time.Duration, n int) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-// percentile is the nearest-rank percentile p of d.
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	rank := int(p/100*float64(len(s))+0.999999) - 1
-	return s[min(max(rank, 0), len(s)-1)]
-}
 
 func buildFunction(ctx context.Context, dir string) ([]byte, error) {
 	bootstrap := filepath.Join(dir, "bootstrap")
@@ -284,73 +243,18 @@ func buildFunction(ctx context.Context, dir string) ([]byte, error) {
 
 // server is a `nimbus server` process with an SDK client and a signed net/http client.
 type server struct {
-	cmd      *exec.Cmd
-	bin      string
-	dataDir  string
-	endpoint string
-	client   *lambdasdk.Client
-	creds    aws.Credentials
-	signer   *v4.Signer
-	http     *http.Client
+	*benchserver.Server
+	client *lambdasdk.Client
+	http   *http.Client
 }
 
 func startServer(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
-	logFile, err := os.Create(logPath)
+	bs, err := benchserver.Start(ctx, benchserver.Config{Bin: bin, DataDir: dataDir, LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, bin: bin, dataDir: dataDir}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "nimbus: serving the Lambda API at "); ok {
-				ready <- rest
-			}
-		}
-	}()
-	select {
-	case s.endpoint = <-ready:
-	case <-time.After(60 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("nimbus server did not start; see %s", logPath)
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
-	key, err := auth.LoadOrCreateAdmin(dataDir)
-	if err != nil {
-		s.stop()
-		return nil, err
-	}
-	s.creds = aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
-	s.signer = v4.NewSigner()
-	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	s.client = lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")},
-		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
-	return s, nil
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
+	return &server{Server: bs, client: bs.Lambda(),
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}, nil
 }
 
 func (s *server) create(ctx context.Context, name string, zip []byte) error {
@@ -381,15 +285,14 @@ func (s *server) reserve(ctx context.Context, name string, n int) error {
 
 // invoke posts one signed invocation and returns when its answer has been read.
 func (s *server) invoke(ctx context.Context, name, invType string, payload []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint+"/2015-03-31/functions/"+name+"/invocations", bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint+"/2015-03-31/functions/"+name+"/invocations", bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
 	if invType != "" {
 		req.Header.Set("X-Amz-Invocation-Type", invType)
 	}
-	sum := sha256.Sum256(payload)
-	if err := s.signer.SignHTTP(ctx, s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+	if err := s.Sign(ctx, req, benchserver.PayloadHash(payload)); err != nil {
 		return err
 	}
 	resp, err := s.http.Do(req)
@@ -450,17 +353,18 @@ func cmpErr(a, b error) error {
 // syncRate makes n synchronous invocations from c callers and returns invocations per second.
 func (s *server) syncRate(ctx context.Context, name string, c, n int) (float64, error) {
 	// Warm the environments first.
-	if _, err := s.runCallers(ctx, name, c, c*4); err != nil {
+	if _, err := s.runCallers(ctx, name, "", c, c*4); err != nil {
 		return 0, err
 	}
-	el, err := s.runCallers(ctx, name, c, n)
+	el, err := s.runCallers(ctx, name, "", c, n)
 	if err != nil {
 		return 0, err
 	}
 	return float64(n) / el.Seconds(), nil
 }
 
-func (s *server) runCallers(ctx context.Context, name string, c, n int) (time.Duration, error) {
+// runCallers makes n invocations of type invType ("" for synchronous) from c callers.
+func (s *server) runCallers(ctx context.Context, name, invType string, c, n int) (time.Duration, error) {
 	var left atomic.Int64
 	left.Store(int64(n))
 	var wg sync.WaitGroup
@@ -472,7 +376,7 @@ func (s *server) runCallers(ctx context.Context, name string, c, n int) (time.Du
 		go func() {
 			defer wg.Done()
 			for left.Add(-1) >= 0 {
-				if err := s.invoke(ctx, name, "", []byte(`{}`)); err != nil {
+				if err := s.invoke(ctx, name, invType, []byte(`{}`)); err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, err)
 					mu.Unlock()
@@ -494,7 +398,7 @@ func (s *server) drainRate(ctx context.Context, name string, n int) (float64, er
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.runEvents(ctx, name, 8, n); err != nil {
+	if _, err := s.runCallers(ctx, name, "Event", 8, n); err != nil {
 		return 0, err
 	}
 	queuedAt := time.Now()
@@ -524,35 +428,10 @@ func (s *server) drainRate(ctx context.Context, name string, n int) (float64, er
 	}
 }
 
-func (s *server) runEvents(ctx context.Context, name string, c, n int) (time.Duration, error) {
-	var left atomic.Int64
-	left.Store(int64(n))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	start := time.Now()
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for left.Add(-1) >= 0 {
-				if err := s.invoke(ctx, name, "Event", []byte(`{}`)); err != nil {
-					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start), firstErr
-}
-
 // queued is the number of the function's events in the queue, -1 when the server cannot say.
 func (s *server) queued(ctx context.Context, name string) int64 {
 	var n int64 = -1
-	s.queueStatus(ctx, func(f queueFunction) {
+	s.queueStatus(ctx, func(f lambda.QueueFunction) {
 		if n < 0 {
 			n = 0
 		}
@@ -563,21 +442,13 @@ func (s *server) queued(ctx context.Context, name string) int64 {
 	return n
 }
 
-type queueFunction struct {
-	FunctionName string
-	Events       uint64
-	Succeeded    int64
-	Throttled    int64
-}
-
 // queueStatus calls each with every function of GET /nimbus/async-queue.
-func (s *server) queueStatus(ctx context.Context, each func(queueFunction)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint+"/nimbus/async-queue", nil)
+func (s *server) queueStatus(ctx context.Context, each func(lambda.QueueFunction)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/nimbus/async-queue", nil)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(nil)
-	if err := s.signer.SignHTTP(ctx, s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+	if err := s.Sign(ctx, req, benchserver.PayloadHash(nil)); err != nil {
 		return err
 	}
 	resp, err := s.http.Do(req)
@@ -585,7 +456,7 @@ func (s *server) queueStatus(ctx context.Context, each func(queueFunction)) erro
 		return err
 	}
 	defer resp.Body.Close()
-	var out struct{ Functions []queueFunction }
+	var out lambda.QueueStatus
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return err
 	}
@@ -598,7 +469,7 @@ func (s *server) queueStatus(ctx context.Context, each func(queueFunction)) erro
 // succeeded is the server's count of the function's events that ran successfully.
 func (s *server) succeeded(ctx context.Context, name string) (int64, error) {
 	var n int64
-	err := s.queueStatus(ctx, func(f queueFunction) {
+	err := s.queueStatus(ctx, func(f lambda.QueueFunction) {
 		if f.FunctionName == name {
 			n = f.Succeeded
 		}
@@ -622,7 +493,7 @@ func (s *server) idleStart(ctx context.Context, name string, n int) (fromSend, f
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, err := exec.CommandContext(ctx, s.bin, "logs", name, "--since", "0", "--data-dir", s.dataDir).Output()
+		out, err := exec.CommandContext(ctx, s.Bin, "logs", name, "--since", "0", "--data-dir", s.DataDir).Output()
 		if err != nil {
 			return nil, nil, fmt.Errorf("nimbus logs: %w", err)
 		}
@@ -657,7 +528,7 @@ func (s *server) idleStart(ctx context.Context, name string, n int) (fromSend, f
 
 // stamps reads the function's log: how many times each event id ran.
 func (s *server) stamps(ctx context.Context, name string) (map[string]int, error) {
-	out, err := exec.CommandContext(ctx, s.bin, "logs", name, "--since", "0", "--data-dir", s.dataDir).Output()
+	out, err := exec.CommandContext(ctx, s.Bin, "logs", name, "--since", "0", "--data-dir", s.DataDir).Output()
 	if err != nil {
 		return nil, fmt.Errorf("nimbus logs: %w", err)
 	}
@@ -717,9 +588,8 @@ func (s *server) killSoak(ctx context.Context, zip []byte, n int, logPath string
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	restarted, err := startServer(ctx, s.bin, s.dataDir, logPath)
+	s.Kill()
+	restarted, err := startServer(ctx, s.Bin, s.DataDir, logPath)
 	if err != nil {
 		return row{}, err
 	}

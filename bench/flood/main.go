@@ -11,7 +11,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,20 +18,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
 func main() {
@@ -56,51 +50,20 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 	if *bin == "" {
-		*bin = filepath.Join(tmp, "nimbus")
-		build := exec.Command("go", "build", "-o", *bin, "./cmd/nimbus")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building nimbus: %w", err)
+		if *bin, err = benchserver.Build(context.Background(), "", tmp); err != nil {
+			return err
 		}
 	}
-	dataDir := filepath.Join(tmp, "data")
-	cmd := exec.Command(*bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	logFile, _ := os.Create(filepath.Join(tmp, "server.log"))
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
+	srv, err := benchserver.Start(context.Background(), benchserver.Config{Bin: *bin,
+		DataDir: filepath.Join(tmp, "data"), LogPath: filepath.Join(tmp, "server.log")})
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	endpoint := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "nimbus: serving the Lambda API at "); ok {
-				endpoint <- rest
-			}
-		}
-	}()
-	var ep string
-	select {
-	case ep = <-endpoint:
-	case <-time.After(60 * time.Second):
-		return errors.New("server did not start")
-	}
-	key, err := auth.LoadOrCreateAdmin(dataDir)
-	if err != nil {
-		return err
-	}
-	client := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")},
-		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(ep) })
-	pid := cmd.Process.Pid
+	defer srv.Kill()
+	ep, client, pid := srv.Endpoint, srv.Lambda(), srv.PID()
 
 	time.Sleep(2 * time.Second) // let the server settle
-	idleRSS := rss(pid, "VmRSS")
+	idleRSS := benchserver.Memory(pid, "VmRSS")
 	quiet, quietErrs := signedCalls(client, 200, nil)
 
 	// Flood while sampling memory and calling.
@@ -109,34 +72,22 @@ func run() error {
 	var wg sync.WaitGroup
 	u, _ := url.Parse(ep)
 	for range *conc {
-		wg.Go(func() { flood(u.Host, *mode, key.AccessKeyID, *size, stop, &sent, &refused) })
+		wg.Go(func() { flood(u.Host, *mode, srv.Creds.AccessKeyID, *size, stop, &sent, &refused) })
 	}
-	var peak int64
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				peak = max(peak, rss(pid, "VmRSS"))
-			}
-		}
-	}()
+	sampling, stopSampling := context.WithCancel(context.Background())
+	sampler := benchserver.SampleRSS(sampling, pid, 20*time.Millisecond)
 	time.AfterFunc(*dur, func() { close(stop) })
 	during, duringErrs := signedCalls(client, 0, stop)
-	<-sampled
+	peak := sampler.Peak()
+	stopSampling()
 	wg.Wait()
 	time.Sleep(time.Second)
-	afterRSS := rss(pid, "VmRSS")
-	hwm := rss(pid, "VmHWM")
+	afterRSS := benchserver.Memory(pid, "VmRSS")
+	hwm := benchserver.Memory(pid, "VmHWM")
 
 	fmt.Printf("flood: %d concurrent %s POSTs of %d MB to /2015-03-31/functions for %s\n", *conc, *mode, *size>>20, *dur)
 	fmt.Printf("  requests sent %d, refused %d\n", sent.Load(), refused.Load())
-	fmt.Printf("  server RSS: idle %d MB, peak sampled %d MB, after %d MB, VmHWM %d MB\n", idleRSS>>10, peak>>10, afterRSS>>10, hwm>>10)
+	fmt.Printf("  server RSS: idle %d MB, peak sampled %d MB, after %d MB, VmHWM %d MB\n", idleRSS>>20, peak>>20, afterRSS>>20, hwm>>20)
 	fmt.Printf("  signed ListFunctions, quiet:  %s (errors %d)\n", summary(quiet), quietErrs)
 	fmt.Printf("  signed ListFunctions, flood:  %s (errors %d)\n", summary(during), duringErrs)
 	return nil
@@ -229,19 +180,4 @@ func summary(lat []time.Duration) string {
 	slices.Sort(lat)
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	return fmt.Sprintf("%d calls, p50 %s, p99 %s, max %s", len(lat), p(0.5).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
-}
-
-// rss reads a memory figure of /proc/PID/status in KB.
-func rss(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
 // The function's event and whom its answer must say hello to, on both platforms.
@@ -83,7 +84,7 @@ func (b *bench) setup(ctx context.Context) error {
 	nimbusBin := b.o.nimbusBin
 	if nimbusBin == "" {
 		b.say("building nimbus")
-		if nimbusBin, err = buildNimbus(ctx, root, b.dir); err != nil {
+		if nimbusBin, err = benchserver.Build(ctx, root, b.dir); err != nil {
 			return err
 		}
 	}
@@ -123,13 +124,13 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.say("nimbus server pid %d at %s, runtimes %s", b.nimbus.pid(), b.nimbus.endpoint, strings.Join(b.nimbus.runtimes, ", "))
+	b.say("nimbus server pid %d at %s, runtimes %s", b.nimbus.PID(), b.nimbus.Endpoint, strings.Join(b.nimbus.Runtimes, ", "))
 	return nil
 }
 
 func (b *bench) close() {
 	if b.nimbus != nil {
-		b.nimbus.stop()
+		b.nimbus.Stop()
 	}
 	if b.o.keep || b.failed {
 		b.say("kept %s", b.dir)
@@ -245,7 +246,7 @@ func (b *bench) warmPhases(ctx context.Context, res *results) error {
 	res.nimbusSDK.invoke = b.nimbus.invoker("bench-hello", helloPayload, helloWant)
 	res.nimbusSmall.invoke = b.nimbus.httpInvoker("bench-hello-128", helloPayload, helloWant)
 	for _, p := range []*platform{res.nimbus, res.nimbusSDK, res.nimbusSmall} {
-		p.pid, p.tput = b.nimbus.pid(), map[int]load{}
+		p.pid, p.tput = b.nimbus.PID(), map[int]load{}
 	}
 	r, err := startRIE(ctx, b.o.pin, b.rieBin, b.bootstrapDir, filepath.Join(b.dir, "rie.log"), b.o.memoryMB)
 	if err != nil {
@@ -355,7 +356,7 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 	}
 	var subjects []subject
 	subjects = append(subjects, subject{"cold-provided", "provided.al2023", "bootstrap", b.goZip})
-	if rt, ok := b.nimbus.runtime("python3"); ok {
+	if rt, ok := b.nimbus.Runtime("python3"); ok {
 		z, err := zipOf(map[string]zipEntry{"lambda_function.py": {[]byte(pythonHello), 0o644}})
 		if err != nil {
 			return err
@@ -364,7 +365,7 @@ func (b *bench) coldPhase(ctx context.Context, res *results) error {
 	} else {
 		b.say("this server offers no Python runtime; skipping Python cold starts")
 	}
-	if rt, ok := b.nimbus.runtime("nodejs"); ok {
+	if rt, ok := b.nimbus.Runtime("nodejs"); ok {
 		z, err := zipOf(map[string]zipEntry{"index.js": {[]byte(nodeHello), 0o644}})
 		if err != nil {
 			return err
@@ -443,7 +444,7 @@ func clientFloors(ctx context.Context, n int) (sdk, plain durations, err error) 
 	creds := aws.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "bench"}
 	c := lambdasdk.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: creds}},
 		func(o *lambdasdk.Options) { o.BaseEndpoint = aws.String(srv.URL); o.RetryMaxAttempts = 1 })
-	s := &nimbusServer{endpoint: srv.URL, client: c, creds: creds, signer: v4.NewSigner(), http: srv.Client()}
+	s := &nimbusServer{Server: &benchserver.Server{Endpoint: srv.URL, Creds: creds}, client: c, http: srv.Client()}
 	if sdk, err = latencies(ctx, s.invoker("floor", helloPayload, helloWant), n); err != nil {
 		return nil, nil, err
 	}

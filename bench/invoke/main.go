@@ -27,23 +27,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench/invoke:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { benchserver.Main("bench/invoke", run) }
 
 // defaultRIEVersion is the emulator release the published figures were measured with; the
 // benchmark falls back to @latest when it does not resolve.

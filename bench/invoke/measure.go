@@ -6,13 +6,14 @@ import (
 	"os"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
 // invokeFunc runs one invocation of the hello function and checks its answer.
@@ -23,15 +24,7 @@ type durations []time.Duration
 
 // percentile is the nearest-rank percentile p (0–100) of d; 0 when d is empty. With 30
 // samples p99 is the largest: say so when reporting it.
-func (d durations) percentile(p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	rank := int(p/100*float64(len(s))+0.999999) - 1
-	return s[min(max(rank, 0), len(s)-1)]
-}
+func (d durations) percentile(p float64) time.Duration { return benchserver.Percentile(d, p) }
 
 // mean is the average of d; 0 when d is empty.
 func (d durations) mean() time.Duration {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,129 +12,34 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
 // nimbusServer is a `nimbus server` process on a port-0 listener with its own data dir, and
 // two clients signed with its admin key: the AWS SDK for Go v2, and a plain net/http client
 // signed by the SDK's SigV4 signer (the same HTTP client the emulator is called with).
 type nimbusServer struct {
-	cmd      *exec.Cmd
-	log      *os.File
-	endpoint string
-	runtimes []string // as the server announced them
-	client   *lambdasdk.Client
-	creds    aws.Credentials
-	signer   *v4.Signer
-	http     *http.Client
+	*benchserver.Server
+	client *lambdasdk.Client
+	http   *http.Client
 }
 
 // startNimbus starts bin as a server on dataDir, pinned to platformCPU if pin is set; its log
 // goes to logPath.
 func startNimbus(ctx context.Context, pin bool, bin, dataDir, logPath string, extraArgs ...string) (*nimbusServer, error) {
-	logFile, err := os.Create(logPath)
+	s, err := benchserver.Start(ctx, benchserver.Config{Bin: bin, DataDir: dataDir, LogPath: logPath, Args: extraArgs,
+		Command: func(name string, args ...string) *exec.Cmd { return platformCommand(pin, name, args...) }})
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
-	cmd := platformCommand(pin, bin, args...)
-	cmd.Stdout = logFile
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &nimbusServer{cmd: cmd, log: logFile}
-	type announced struct{ endpoint, runtimes string }
-	ready := make(chan announced, 1)
-	go func() {
-		var a announced
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logFile, line)
-			// The server's log says when it serves: msg="serving the Lambda API"
-			// endpoint=URL runtimes=a,b,c data_dir=DIR.
-			if !strings.Contains(line, ` msg="serving the Lambda API" `) {
-				continue
-			}
-			for _, field := range strings.Fields(line) {
-				if v, ok := strings.CutPrefix(field, "endpoint="); ok {
-					a.endpoint = v
-				}
-				if v, ok := strings.CutPrefix(field, "runtimes="); ok {
-					a.runtimes = v
-				}
-			}
-			ready <- a
-		}
-	}()
-	select {
-	case a := <-ready:
-		s.endpoint = a.endpoint
-		s.runtimes = strings.Split(a.runtimes, ",")
-	case <-time.After(60 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("nimbus server did not start in 60 s; see %s", logPath)
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
-	key, err := auth.LoadOrCreateAdmin(dataDir)
-	if err != nil {
-		s.stop()
-		return nil, fmt.Errorf("reading the admin key: %w", err)
-	}
-	s.creds = aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
-	s.signer = v4.NewSigner()
-	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, ""),
-	}
-	s.client = lambdasdk.NewFromConfig(cfg, func(o *lambdasdk.Options) {
-		o.BaseEndpoint = aws.String(s.endpoint)
-		// A retried invocation would hide an error inside a slow sample: fail instead.
-		o.RetryMaxAttempts = 1
-	})
-	return s, nil
-}
-
-func (s *nimbusServer) pid() int { return s.cmd.Process.Pid }
-
-// stop ends the server with SIGTERM, and kills it if it has not stopped in 20 s.
-func (s *nimbusServer) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.log.Close()
-}
-
-// runtime is the first runtime the server offers whose name starts with prefix.
-func (s *nimbusServer) runtime(prefix string) (string, bool) {
-	for _, r := range s.runtimes {
-		if strings.HasPrefix(r, prefix) {
-			return r, true
-		}
-	}
-	return "", false
+	return &nimbusServer{Server: s, client: s.Lambda(benchserver.NoRetry),
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}, nil
 }
 
 // create makes a function and waits until it is Active.
@@ -210,15 +112,14 @@ func (s *nimbusServer) invoker(name string, payload []byte, want string) invokeF
 // signed by the SDK's SigV4 signer and posted with net/http, so that both platforms are
 // measured through the same client and only the signature is added.
 func (s *nimbusServer) httpInvoker(name string, payload []byte, want string) invokeFunc {
-	url := s.endpoint + "/2015-03-31/functions/" + name + "/invocations"
-	sum := sha256.Sum256(payload)
-	payloadHash := hex.EncodeToString(sum[:])
+	url := s.Endpoint + "/2015-03-31/functions/" + name + "/invocations"
+	payloadHash := benchserver.PayloadHash(payload)
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 		if err != nil {
 			return err
 		}
-		if err := s.signer.SignHTTP(ctx, s.creds, req, payloadHash, "lambda", "us-east-1", time.Now()); err != nil {
+		if err := s.Sign(ctx, req, payloadHash); err != nil {
 			return err
 		}
 		return postAndCheck(s.http, req, want)
@@ -257,17 +158,6 @@ func checkAnswer(status int32, functionError string, payload []byte, want string
 		return fmt.Errorf("invocation answered %d %q %s; want 200 with hello %q", status, functionError, payload, want)
 	}
 	return nil
-}
-
-// buildNimbus builds the nimbus command of the module at root into dir.
-func buildNimbus(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "nimbus")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nimbus")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building nimbus: %w\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // buildHello builds the aws-lambda-go hello function as Lambda's docs say (static, no RPC

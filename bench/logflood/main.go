@@ -18,7 +18,6 @@ package main
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -26,38 +25,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/bench/internal/benchserver"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench/logflood:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { benchserver.Main("bench/logflood", run) }
 
 type options struct {
 	flooders  int
@@ -121,22 +105,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	bin := o.nimbusBin
 	if bin == "" {
-		bin = filepath.Join(dir, "nimbus")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nimbus")
-		build.Stdout, build.Stderr = stderr, stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building nimbus: %w", err)
+		if bin, err = benchserver.Build(ctx, "", dir); err != nil {
+			return err
 		}
 	}
 	s, err := start(ctx, bin, filepath.Join(dir, "data"), filepath.Join(dir, "server.log"))
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	rss := s.sampleRSS(ctx)
+	defer s.Stop()
+	rss := benchserver.SampleRSS(ctx, s.PID(), 100*time.Millisecond)
 
-	py := s.runtime("python3")
-	if py == "" {
+	py, ok := s.Runtime("python3")
+	if !ok {
 		return errors.New("the server offers no python runtime")
 	}
 	for i := range o.flooders {
@@ -163,14 +144,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	per := o.quietN / o.rounds
 	for r := range o.rounds {
 		fmt.Fprintf(stderr, "round %d: quiet function alone…\n", r+1)
-		rss.reset()
+		rss.Reset()
 		lat, errs := s.quietRun(ctx, 2*r*per, per, o.gap)
 		alone, errsAlone = append(alone, lat...), errsAlone+errs
-		rssIdle = max(rssIdle, rss.peakSince())
+		rssIdle = max(rssIdle, rss.Peak())
 
 		fmt.Fprintf(stderr, "round %d: %d functions flooding…\n", r+1, o.flooders)
-		rss.reset()
-		cpuBefore, floodStart := cpuOf(s.cmd.Process.Pid), time.Now()
+		rss.Reset()
+		cpuBefore, floodStart := benchserver.CPU(s.PID()), time.Now()
 		floodCtx, stopFlood := context.WithCancel(ctx)
 		var floodWG sync.WaitGroup
 		for i := range o.flooders {
@@ -188,11 +169,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		time.Sleep(2 * time.Second) // let the flood reach its steady state
 		lat, errs = s.quietRun(ctx, (2*r+1)*per, per, o.gap)
 		during, errsDuring = append(during, lat...), errsDuring+errs
-		serverCPU += cpuOf(s.cmd.Process.Pid) - cpuBefore
+		serverCPU += benchserver.CPU(s.PID()) - cpuBefore
 		floodTime += time.Since(floodStart)
 		stopFlood()
 		floodWG.Wait()
-		rssFlood = max(rssFlood, rss.peakSince())
+		rssFlood = max(rssFlood, rss.Peak())
 		// The invocations under way run to their end on the server.
 		time.Sleep(o.floodFor + time.Second)
 	}
@@ -208,11 +189,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rb readBack
 	if o.readBack {
 		fmt.Fprintln(stderr, "reading flood0's log group back…")
-		rss.reset()
+		rss.Reset()
 		rb = s.readBack(ctx, "/aws/lambda/flood0")
-		rb.peakRSS = rss.peakSince()
+		rb.peakRSS = rss.Peak()
 	}
-	disconnects, err := countInFile(s.logPath, "nats disconnected")
+	disconnects, err := countInFile(s.LogPath, "nats disconnected")
 	if err != nil {
 		return err
 	}
@@ -236,91 +217,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 type server struct {
-	cmd      *exec.Cmd
-	logPath  string
-	logFile  *os.File
-	endpoint string
-	runtimes []string
-	lambda   *lambdasdk.Client
-	logs     *cwl.Client
+	*benchserver.Server
+	lambda *lambdasdk.Client
+	logs   *cwl.Client
 }
 
 func start(ctx context.Context, bin, dataDir, logPath string) (*server, error) {
-	logFile, err := os.Create(logPath)
+	bs, err := benchserver.Start(ctx, benchserver.Config{Bin: bin, DataDir: dataDir, LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Stderr = logFile
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, logPath: logPath, logFile: logFile}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logFile, line)
-			if rest, ok := strings.CutPrefix(line, "nimbus: serving the Lambda API at "); ok {
-				s.endpoint = rest
-			}
-			if rest, ok := strings.CutPrefix(line, "nimbus: runtimes: "); ok {
-				s.runtimes = strings.Split(rest, ", ")
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("nimbus server did not start in 60 s; see %s", logPath)
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
-	key, err := auth.LoadOrCreateAdmin(dataDir)
-	if err != nil {
-		s.stop()
-		return nil, err
-	}
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")}
-	s.lambda = lambdasdk.NewFromConfig(cfg, func(o *lambdasdk.Options) {
-		o.BaseEndpoint = aws.String(s.endpoint)
+	s := &server{Server: bs, lambda: bs.Lambda(benchserver.NoRetry)}
+	s.logs = cwl.NewFromConfig(bs.AWSConfig(), func(o *cwl.Options) {
+		o.BaseEndpoint = aws.String(bs.Endpoint)
 		o.RetryMaxAttempts = 1 // a retry would hide an error inside a slow sample
 	})
-	s.logs = cwl.NewFromConfig(cfg, func(o *cwl.Options) {
-		o.BaseEndpoint = aws.String(s.endpoint)
-		o.RetryMaxAttempts = 1
-	})
 	return s, nil
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-	s.logFile.Close()
-}
-
-func (s *server) runtime(prefix string) string {
-	for _, r := range s.runtimes {
-		if strings.HasPrefix(r, prefix) {
-			return r
-		}
-	}
-	return ""
 }
 
 func (s *server) create(ctx context.Context, name, runtime, code string, memoryMB, timeout int) error {
@@ -487,60 +399,6 @@ func (s *server) readBack(ctx context.Context, group string) readBack {
 	close(stop)
 	<-done
 	return rb
-}
-
-// rssSampler keeps the peak resident memory of the server process.
-type rssSampler struct{ peak atomic.Int64 }
-
-func (s *server) sampleRSS(ctx context.Context) *rssSampler {
-	r := &rssSampler{}
-	pid := s.cmd.Process.Pid
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v := rssOf(pid); v > r.peak.Load() {
-				r.peak.Store(v)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return r
-}
-
-func (r *rssSampler) reset()           { r.peak.Store(0) }
-func (r *rssSampler) peakSince() int64 { time.Sleep(150 * time.Millisecond); return r.peak.Load() }
-
-// rssOf is VmRSS of a process, in bytes.
-func rssOf(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// cpuOf is the CPU time a process has used (user and system), from /proc/PID/stat.
-func cpuOf(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func countInFile(path, s string) (int, error) {
