@@ -77,6 +77,35 @@ func (s *testServer) must(args ...string) result {
 	return r
 }
 
+// follow starts `nimbus logs ARGS --follow` against s. Each line it prints comes on lines,
+// which is closed when it ends; its stderr is kept for failure messages. It is killed when the
+// test ends.
+func (s *testServer) follow(args ...string) (cmd *exec.Cmd, lines <-chan string, stderr *bytes.Buffer) {
+	s.t.Helper()
+	cmd = exec.Command(nimbusBin, append(append([]string{"logs"}, args...), "--follow")...)
+	cmd.Dir = repoRoot
+	cmd.Env = userEnv("NIMBUS_DATA_DIR=" + s.dataDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			out <- sc.Text()
+		}
+		close(out)
+	}()
+	return cmd, out, stderr
+}
+
 func parseJSON(t *testing.T, what, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
@@ -263,27 +292,7 @@ func TestCLILogsFollowAndAWSCLI(t *testing.T) {
 		t.Errorf("logs before any invocation = %q, %q", r.stdout, r.stderr)
 	}
 
-	follow := exec.Command(nimbusBin, "logs", "web", "--follow", "--output", "json")
-	follow.Dir = repoRoot
-	follow.Env = userEnv("NIMBUS_DATA_DIR=" + s.dataDir)
-	stdout, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	follow.Stderr = &stderr
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer follow.Process.Kill()
-	events := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			events <- sc.Text()
-		}
-		close(events)
-	}()
+	follow, events, stderr := s.follow("web", "--output", "json")
 
 	for _, path := range []string{"/first", "/second"} {
 		s.must("invoke", "web", "--payload", fmt.Sprintf(`{"httpMethod": "GET", "path": %q}`, path))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -183,40 +181,22 @@ func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
 		Handler: aws.String("lambda_function.handler"), Timeout: aws.Int32(30),
 		Code: codeOf(zipOf(t, map[string]string{"lambda_function.py": "import time\ndef handler(e, c):\n    time.sleep(5)\n    return 'rested'\n"}))})
 	// A followed log stream polls across the idle timeout for as long as it runs.
-	follow := exec.Command(nimbusBin, "logs", "sleeper", "--follow")
-	follow.Dir = repoRoot
-	follow.Env = userEnv("NIMBUS_DATA_DIR=" + s.dataDir)
-	stdout, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	follow.Stderr = &stderr
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer follow.Process.Kill()
-	reports := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "REPORT RequestId") {
-				reports <- sc.Text()
-			}
-		}
-		close(reports)
-	}()
+	_, lines, stderr := s.follow("sleeper")
 	for i := range 2 {
 		if out := invoke(t, c, "sleeper", `{}`); out.FunctionError != nil || string(out.Payload) != `"rested"` {
 			t.Errorf("5 s invocation = %s %s", aws.ToString(out.FunctionError), out.Payload)
 		}
-		select {
-		case _, ok := <-reports:
-			if !ok {
-				t.Fatalf("logs --follow ended after %d invocations; stderr: %s", i, stderr.String())
+		timeout := time.After(30 * time.Second)
+		for report := false; !report; {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("logs --follow ended after %d invocations; stderr: %s", i, stderr.String())
+				}
+				report = strings.Contains(line, "REPORT RequestId")
+			case <-timeout:
+				t.Fatalf("logs --follow printed no REPORT for invocation %d; stderr: %s", i+1, stderr.String())
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("logs --follow printed no REPORT for invocation %d; stderr: %s", i+1, stderr.String())
 		}
 	}
 }
