@@ -258,23 +258,10 @@ func startServer(ctx context.Context, bin, dataDir, logPath string) (*server, er
 }
 
 func (s *server) create(ctx context.Context, name string, zip []byte) error {
-	if _, err := s.client.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
+	return benchserver.Create(ctx, s.client, &lambdasdk.CreateFunctionInput{
 		FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
-		Role: aws.String("arn:aws:iam::000000000000:role/r"), Code: &types.FunctionCode{ZipFile: zip},
-		MemorySize: aws.Int32(128),
-	}); err != nil {
-		return fmt.Errorf("CreateFunction(%s): %w", name, err)
-	}
-	for {
-		out, err := s.client.GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String(name)})
-		if err != nil {
-			return err
-		}
-		if out.Configuration.State == types.StateActive {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		Code: &types.FunctionCode{ZipFile: zip}, MemorySize: aws.Int32(128),
+	})
 }
 
 func (s *server) reserve(ctx context.Context, name string, n int) error {

@@ -44,40 +44,14 @@ func startNimbus(ctx context.Context, pin bool, bin, dataDir, logPath string, ex
 
 // create makes a function and waits until it is Active.
 func (s *nimbusServer) create(ctx context.Context, name, runtime, handler string, zip []byte, memoryMB int) error {
-	_, err := s.client.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
+	return benchserver.Create(ctx, s.client, &lambdasdk.CreateFunctionInput{
 		FunctionName: aws.String(name),
 		Runtime:      types.Runtime(runtime),
-		Role:         aws.String("arn:aws:iam::000000000000:role/lambda-role"),
 		Handler:      aws.String(handler),
 		Code:         &types.FunctionCode{ZipFile: zip},
 		MemorySize:   aws.Int32(int32(memoryMB)),
 		Environment:  &types.Environment{Variables: map[string]string{"BENCH_ROUND": "0"}},
 	})
-	if err != nil {
-		return fmt.Errorf("CreateFunction(%s): %w", name, err)
-	}
-	return s.waitReady(ctx, name)
-}
-
-// waitReady polls until the function is Active and its last update has finished.
-func (s *nimbusServer) waitReady(ctx context.Context, name string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := s.client.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
-		if err != nil {
-			return err
-		}
-		if out.State == types.StateActive && (out.LastUpdateStatus == "" || out.LastUpdateStatus == types.LastUpdateStatusSuccessful) {
-			return nil
-		}
-		if out.State == types.StateFailed || out.LastUpdateStatus == types.LastUpdateStatusFailed {
-			return fmt.Errorf("function %s failed: %s %s", name, aws.ToString(out.StateReason), aws.ToString(out.LastUpdateStatusReason))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("function %s not ready after 30 s (state %s, last update %s)", name, out.State, out.LastUpdateStatus)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // forceCold changes an environment variable of the function, which retires its environments
@@ -93,7 +67,7 @@ func (s *nimbusServer) forceCold(ctx context.Context, name string, round int) er
 	if out.LastUpdateStatus == types.LastUpdateStatusSuccessful {
 		return nil
 	}
-	return s.waitReady(ctx, name)
+	return benchserver.WaitReady(ctx, s.client, name)
 }
 
 // invoker returns an invokeFunc that calls name with payload and checks that the answer

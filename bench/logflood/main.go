@@ -241,24 +241,10 @@ func (s *server) create(ctx context.Context, name, runtime, code string, memoryM
 	f, _ := zw.Create("app.py")
 	f.Write([]byte(code))
 	zw.Close()
-	_, err := s.lambda.CreateFunction(ctx, &lambdasdk.CreateFunctionInput{
+	return benchserver.Create(ctx, s.lambda, &lambdasdk.CreateFunctionInput{
 		FunctionName: aws.String(name), Runtime: types.Runtime(runtime), Handler: aws.String("app.handler"),
-		Role: aws.String("arn:aws:iam::000000000000:role/lambda-role"), Code: &types.FunctionCode{ZipFile: buf.Bytes()},
-		MemorySize: aws.Int32(int32(memoryMB)), Timeout: aws.Int32(int32(timeout)),
+		Code: &types.FunctionCode{ZipFile: buf.Bytes()}, MemorySize: aws.Int32(int32(memoryMB)), Timeout: aws.Int32(int32(timeout)),
 	})
-	if err != nil {
-		return fmt.Errorf("CreateFunction(%s): %w", name, err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		out, err := s.lambda.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
-		if err != nil {
-			return err
-		}
-		if out.State == types.StateActive {
-			return nil
-		}
-	}
-	return fmt.Errorf("function %s not active after 30 s", name)
 }
 
 func (s *server) invoke(ctx context.Context, name, payload string) (*lambdasdk.InvokeOutput, error) {

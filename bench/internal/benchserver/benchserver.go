@@ -30,6 +30,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/nimbusfaas/nimbus/internal/auth"
 )
@@ -220,6 +221,40 @@ func (s *Server) Lambda(opts ...func(*lambdasdk.Options)) *lambdasdk.Client {
 // NoRetry is a Lambda client option for measurements: a retried call would hide an error
 // inside a slow sample.
 func NoRetry(o *lambdasdk.Options) { o.RetryMaxAttempts = 1 }
+
+// Create makes a function with c and waits until it is ready. A nil Role is filled in: Nimbus
+// takes any role ARN.
+func Create(ctx context.Context, c *lambdasdk.Client, in *lambdasdk.CreateFunctionInput) error {
+	if in.Role == nil {
+		in.Role = aws.String("arn:aws:iam::000000000000:role/lambda-role")
+	}
+	if _, err := c.CreateFunction(ctx, in); err != nil {
+		return fmt.Errorf("CreateFunction(%s): %w", aws.ToString(in.FunctionName), err)
+	}
+	return WaitReady(ctx, c, aws.ToString(in.FunctionName))
+}
+
+// WaitReady polls until the function is Active and its last update has finished, for at
+// most 30 s.
+func WaitReady(ctx context.Context, c *lambdasdk.Client, name string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := c.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+		if err != nil {
+			return err
+		}
+		if out.State == types.StateActive && (out.LastUpdateStatus == "" || out.LastUpdateStatus == types.LastUpdateStatusSuccessful) {
+			return nil
+		}
+		if out.State == types.StateFailed || out.LastUpdateStatus == types.LastUpdateStatusFailed {
+			return fmt.Errorf("function %s failed: %s %s", name, aws.ToString(out.StateReason), aws.ToString(out.LastUpdateStatusReason))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("function %s not ready after 30 s (state %s, last update %s)", name, out.State, out.LastUpdateStatus)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Sign signs req for the server with its admin key; payloadHash is PayloadHash of its body.
 func (s *Server) Sign(ctx context.Context, req *http.Request, payloadHash string) error {

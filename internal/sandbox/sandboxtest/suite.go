@@ -619,11 +619,7 @@ func testStop(t *testing.T, d sandbox.Driver) {
 // testFreeze checks that a frozen environment makes no progress and a thawed one does,
 // through an echo over the environment's listener.
 func testFreeze(t *testing.T, d sandbox.Driver) {
-	fr, ok := d.(sandbox.Freezer)
-	if !ok {
-		t.Skip("driver has no Freezer")
-	}
-	spec, echo := echoEnv(t, d)
+	fr, spec, echo := echoEnv(t, d)
 	if got, err := echo("one", callTimeout); got != "one\n" {
 		t.Fatalf("echo before freezing = %q, %v", got, err)
 	}
@@ -776,12 +772,14 @@ func testInterpreters(t *testing.T, d sandbox.Driver) {
 	}
 }
 
-// echoEnv starts the probe's echo server in an environment and connects to it through the
-// environment's listener; echo sends s and returns the answer, waiting at most wait.
-func echoEnv(t *testing.T, d sandbox.Driver) (spec sandbox.Spec, echo func(s string, wait time.Duration) (string, error)) {
-	l, ok := d.(sandbox.Listener)
-	if !ok {
-		t.Skip("driver has no Listener")
+// echoEnv starts the probe's echo server in an environment of a driver that can freeze it,
+// and connects to it through the environment's listener; echo sends s (unless empty) and
+// returns the answer, waiting at most wait. It skips a driver without Freezer or Listener.
+func echoEnv(t *testing.T, d sandbox.Driver) (fr sandbox.Freezer, spec sandbox.Spec, echo func(s string, wait time.Duration) (string, error)) {
+	fr, ok := d.(sandbox.Freezer)
+	l, lok := d.(sandbox.Listener)
+	if !ok || !lok {
+		t.Skip("driver has no Freezer or no Listener")
 	}
 	spec, _, _ = ProbeSpec(t, "echo", "127.0.0.1:9001")
 	Create(t, d, spec)
@@ -798,7 +796,7 @@ func echoEnv(t *testing.T, d sandbox.Driver) (spec sandbox.Spec, echo func(s str
 	}
 	t.Cleanup(func() { c.Close() })
 	r := bufio.NewReader(c)
-	return spec, func(s string, wait time.Duration) (string, error) {
+	return fr, spec, func(s string, wait time.Duration) (string, error) {
 		c.SetDeadline(time.Now().Add(wait))
 		if s != "" {
 			if _, err := c.Write([]byte(s + "\n")); err != nil {
@@ -813,11 +811,7 @@ func echoEnv(t *testing.T, d sandbox.Driver) (spec sandbox.Spec, echo func(s str
 // invocations: after each thaw it answers at once. Freezing a frozen environment and thawing
 // a running one are no errors.
 func testFreezeCycles(t *testing.T, d sandbox.Driver) {
-	fr, ok := d.(sandbox.Freezer)
-	if !ok {
-		t.Skip("driver has no Freezer")
-	}
-	spec, echo := echoEnv(t, d)
+	fr, spec, echo := echoEnv(t, d)
 	for i := range 50 {
 		if err := fr.Freeze(ctx(t), spec.ID); err != nil {
 			t.Fatalf("Freeze #%d = %v", i+1, err)
@@ -843,11 +837,7 @@ func testFreezeCycles(t *testing.T, d sandbox.Driver) {
 // testFreezeCanceled checks that a Freeze whose context has ended fails and leaves the
 // environment running.
 func testFreezeCanceled(t *testing.T, d sandbox.Driver) {
-	fr, ok := d.(sandbox.Freezer)
-	if !ok {
-		t.Skip("driver has no Freezer")
-	}
-	spec, echo := echoEnv(t, d)
+	fr, spec, echo := echoEnv(t, d)
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := fr.Freeze(canceled, spec.ID); !errors.Is(err, context.Canceled) {
@@ -862,11 +852,7 @@ func testFreezeCanceled(t *testing.T, d sandbox.Driver) {
 // process cannot die until thawed): its program's end of the connection closes, and its ID is
 // free again.
 func testDestroyFrozen(t *testing.T, d sandbox.Driver) {
-	fr, ok := d.(sandbox.Freezer)
-	if !ok {
-		t.Skip("driver has no Freezer")
-	}
-	spec, echo := echoEnv(t, d)
+	fr, spec, echo := echoEnv(t, d)
 	if err := fr.Freeze(ctx(t), spec.ID); err != nil {
 		t.Fatalf("Freeze = %v", err)
 	}
