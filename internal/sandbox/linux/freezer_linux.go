@@ -58,6 +58,10 @@ func (d *Driver) Freeze(ctx context.Context, id string) error {
 	for delay := freezePoll; ; delay = min(2*delay, maxFreezePoll) {
 		frozen, err := e.cg.frozen()
 		if err == nil && frozen {
+			// A cgroup emptied by a Destroy meanwhile reads FROZEN too.
+			if e.interrupted(thaws) {
+				return fmt.Errorf("freeze %s: %w", id, errThawed)
+			}
 			return nil
 		}
 		if err == nil {
@@ -126,6 +130,13 @@ func (e *env) refreeze(thaws uint64) error {
 		return errThawed
 	}
 	return e.cg.freeze()
+}
+
+// interrupted reports whether the environment was thawed or destroyed since a Freeze began.
+func (e *env) interrupted(thaws uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.thaws != thaws || e.state == destroyed
 }
 
 // abandonFreeze thaws an environment that did not freeze in time, unless something else
