@@ -30,9 +30,10 @@ type idleFreezer struct {
 	delay  time.Duration
 
 	mu sync.Mutex
-	// gen counts the invocations that began; a freeze scheduled before the latest began is
-	// dropped.
-	gen    uint64
+	// gen counts the invocations that began; a freeze scheduled (at generation scheduled)
+	// before the latest began is dropped.
+	gen, scheduled uint64
+	// timer fires the scheduled freeze; made once and reset after each invocation.
 	timer  *time.Timer
 	frozen bool
 	closed bool
@@ -62,16 +63,17 @@ func (f *idleFreezer) idle() {
 	if f.closed {
 		return
 	}
-	gen := f.gen
-	if f.timer != nil {
-		f.timer.Stop()
+	f.scheduled = f.gen
+	if f.timer == nil {
+		f.timer = time.AfterFunc(f.delay, f.freeze)
+	} else {
+		f.timer.Reset(f.delay)
 	}
-	f.timer = time.AfterFunc(f.delay, func() { f.freeze(gen) })
 }
 
-func (f *idleFreezer) freeze(gen uint64) {
+func (f *idleFreezer) freeze() {
 	f.mu.Lock()
-	if f.closed || f.frozen || f.gen != gen || f.done != nil {
+	if f.closed || f.frozen || f.gen != f.scheduled || f.done != nil {
 		f.mu.Unlock()
 		return // destroyed, or an invocation began meanwhile
 	}
@@ -102,7 +104,6 @@ func (f *idleFreezer) busy() error {
 	f.gen++
 	if f.timer != nil {
 		f.timer.Stop()
-		f.timer = nil
 	}
 	if done := f.done; done != nil {
 		// The driver's Freeze returns at once when cancelled, frozen or not.
