@@ -58,6 +58,8 @@ var forbidden = map[string][]string{
 	"internal/codezip":    {"internal/"},
 	"internal/auth":       {"internal/"},
 	"internal/httplimit":  {"internal/"},
+	// The edge only dispatches; it may read a request's signing scope and nothing else.
+	"internal/edge": {"internal/api", "internal/logsapi", "internal/store", "internal/invoker", "internal/environment", "internal/sandbox", "internal/async", "internal/logs"},
 	// The invoker is scheduling logic; what it schedules is behind its interfaces.
 	"internal/invoker": {"internal/api", "internal/store", "internal/environment", "internal/sandbox", "internal/runtimeapi", "internal/logs"},
 	// The API reaches functions only through its Catalog and Invoker interfaces.

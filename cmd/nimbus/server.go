@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/nimbusfaas/nimbus/internal/api"
 	"github.com/nimbusfaas/nimbus/internal/async"
 	"github.com/nimbusfaas/nimbus/internal/auth"
+	"github.com/nimbusfaas/nimbus/internal/edge"
 	"github.com/nimbusfaas/nimbus/internal/environment"
 	"github.com/nimbusfaas/nimbus/internal/httplimit"
 	"github.com/nimbusfaas/nimbus/internal/invoker"
@@ -251,7 +251,14 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	}
 	logsAPI := logsapi.New(logsapi.Config{Logs: logSvc, Auth: verifier.ForService(logsapi.SigningName), Region: f.region, AccountID: f.accountID,
 		RetentionDays: int(f.logRetention / (24 * time.Hour)), Logger: log})
-	handler := edge(apiServer, logsAPI)
+	// Each new service registers here: a front door by Host and path, or an AWS API by its
+	// signing name.
+	handler := edge.New(edge.Config{
+		Services: []edge.Service{
+			{SigningName: logsapi.SigningName, TargetPrefix: logsapi.TargetPrefix, Handler: logsAPI},
+		},
+		Default: apiServer,
+	})
 	if f.accessLog {
 		handler = accessLog(log, handler)
 	}
@@ -384,16 +391,4 @@ func invokerOrNil(inv *invoker.Invoker) api.Invoker {
 		return nil
 	}
 	return inv
-}
-
-// edge sends each request to the API it is for: CloudWatch Logs operations name themselves in
-// X-Amz-Target (JSON 1.1 protocol, all on POST /); everything else is the Lambda REST API.
-func edge(lambdaAPI, logsAPI http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), logsapi.TargetPrefix) {
-			logsAPI.ServeHTTP(w, r)
-			return
-		}
-		lambdaAPI.ServeHTTP(w, r)
-	})
 }

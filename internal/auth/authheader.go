@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -115,4 +116,28 @@ func parseScope(cred string) (scope, *Error) {
 		return scope{}, incompleteSignature(fmt.Sprintf("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", cred))
 	}
 	return scope{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3], Terminator: parts[4]}, nil
+}
+
+// SigningService is the service named in a request's credential scope (Authorization header
+// or presigned X-Amz-Credential), or "" when the request carries neither or a malformed one.
+// It says which service a request is for; it proves nothing until Verify has checked the
+// signature.
+func SigningService(r *http.Request) string {
+	var cred string
+	if strings.Contains(r.URL.RawQuery, "X-Amz-Credential") {
+		cred = r.URL.Query().Get("X-Amz-Credential")
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		_, rest, ok := strings.Cut(h, "Credential=")
+		if !ok {
+			return ""
+		}
+		cred, _, _ = strings.Cut(rest, ",")
+		cred = strings.TrimSpace(cred)
+	}
+	sc, err := parseScope(cred)
+	if err != nil {
+		return ""
+	}
+	return sc.Service
 }
