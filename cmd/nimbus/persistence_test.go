@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 func TestFunctionsSurviveRestart(t *testing.T) {
@@ -110,13 +111,21 @@ func TestSecondServerOnTheFirstServersNATS(t *testing.T) {
 	a := startServer(t, "", "--nats-listen", natsAddr)
 	b := startServer(t, "", "--nats-url", "nats://"+natsAddr)
 	createPython(t, a.client(), "shared")
+	// The second server learns of writes through its KV watch, a moment later (Lambda's
+	// control plane is eventually consistent too): wait for it to see the function Active.
 	ctx := context.Background()
-	got, err := b.client().GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("shared")})
-	if err != nil {
-		t.Fatalf("GetFunction on the second server = %v", err)
+	var state types.State
+	for deadline := time.Now().Add(30 * time.Second); state != types.StateActive && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got, err := b.client().GetFunction(ctx, &lambdasdk.GetFunctionInput{FunctionName: aws.String("shared")})
+		if err != nil && apiCode(err) != "ResourceNotFoundException" {
+			t.Fatalf("GetFunction on the second server = %v", err)
+		}
+		if err == nil {
+			state = got.Configuration.State
+		}
 	}
-	if got.Configuration.State != "Active" {
-		t.Errorf("second server sees state %s", got.Configuration.State)
+	if state != types.StateActive {
+		t.Errorf("second server sees state %q after 30 s", state)
 	}
 	if _, err := b.client().DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String("shared")}); err != nil {
 		t.Fatalf("DeleteFunction on the second server = %v", err)

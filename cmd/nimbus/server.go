@@ -256,6 +256,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger) (err error) {
 	handler := edge.New(edge.Config{
 		Services: []edge.Service{
 			{SigningName: logsapi.SigningName, TargetPrefix: logsapi.TargetPrefix, Handler: logsAPI},
+			{SigningName: "lambda", Path: edge.LambdaPath, Handler: apiServer},
 		},
 		Default: apiServer,
 	})

@@ -18,6 +18,7 @@ func TestRoute(t *testing.T) {
 		Services: []Service{
 			{SigningName: "logs", TargetPrefix: "Logs_20140328.", Handler: named("logs")},
 			{SigningName: "sqs", TargetPrefix: "AmazonSQS.", Handler: named("sqs")},
+			{SigningName: "lambda", Path: LambdaPath, Handler: named("lambda")},
 		},
 		Default: named("lambda"),
 	})
@@ -38,6 +39,12 @@ func TestRoute(t *testing.T) {
 		{"127.0.0.1:9320", "/2015-03-31/functions", sig("lambda"), "", "lambda"},
 		{"127.0.0.1:9320", "/2015-03-31/functions", sig("unknown"), "", "lambda"},
 		{"127.0.0.1:9320", "/2015-03-31/functions", "", "", "lambda"},
+		// The path and the target say which service is addressed; that service refuses a
+		// signature scoped to another.
+		{"127.0.0.1:9320", "/2015-03-31/functions", sig("logs"), "", "lambda"},
+		{"127.0.0.1:9320", "/", sig("lambda"), "Logs_20140328.FilterLogEvents", "logs"},
+		{"127.0.0.1:9320", "/000000000000/q", sig("sqs"), "", "sqs"},
+		{"127.0.0.1:9320", "/", sig("logs"), "", "logs"},
 	} {
 		r := httptest.NewRequest("POST", "http://"+c.host+c.path, nil)
 		if c.auth != "" {
@@ -50,6 +57,23 @@ func TestRoute(t *testing.T) {
 		h.ServeHTTP(w, r)
 		if got := w.Body.String(); got != c.want {
 			t.Errorf("%s%s auth=%q target=%q went to %s, want %s", c.host, c.path, c.auth, c.target, got, c.want)
+		}
+	}
+}
+
+func TestLambdaPath(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/2015-03-31/functions":                       true,
+		"/2019-09-25/functions/f/event-invoke-config": true,
+		"/2014-11-13/functions/f/invoke-async/":       true,
+		"/2015-03-31":                                 false,
+		"/201503-31/functions":                        false,
+		"/200000000000/queue":                         false,
+		"/":                                           false,
+		"/x015-03-31/functions":                       false,
+	} {
+		if got := LambdaPath(path); got != want {
+			t.Errorf("LambdaPath(%q) = %v, want %v", path, got, want)
 		}
 	}
 }
